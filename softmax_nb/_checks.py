@@ -1,0 +1,124 @@
+"""Argument validation shared by every public function.
+
+Each check raises :class:`ValueError` with a message that names the argument
+and the allowed range, so the same mistake gives the same message everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def as_float_array(z: ArrayLike, name: str = "z") -> NDArray[np.floating]:
+    """Return ``z`` as a floating array without copying floating input.
+
+    float16/float32/float64 arrays keep their dtype; integers, booleans and
+    Python lists become float64.
+    """
+    arr = np.asarray(z)
+    if arr.dtype.kind == "c":
+        raise ValueError(f"{name} must be real-valued, got a complex array")
+    if arr.dtype.kind not in "fiub":
+        raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
+    if arr.dtype.kind != "f":
+        arr = arr.astype(np.float64)
+    return arr
+
+
+def check_axis(arr: NDArray[Any], axis: int, name: str = "z") -> int:
+    """Normalise ``axis`` and check that the class axis is not empty."""
+    if arr.ndim == 0:
+        raise ValueError(f"{name} must have at least one dimension (the class axis), got a scalar")
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise ValueError(f"axis must be an integer, got {axis!r}")
+    if not -arr.ndim <= axis < arr.ndim:
+        raise ValueError(f"axis must be in [{-arr.ndim}, {arr.ndim}) for {name} with {arr.ndim} dimension(s), got {axis}")
+    axis = int(axis) % arr.ndim
+    if arr.shape[axis] == 0:
+        raise ValueError(f"{name} has an empty class axis (axis={axis}, shape {arr.shape}); at least one class is required")
+    return axis
+
+
+def check_temperature(temperature: Any) -> float:
+    """Return ``temperature`` as a Python float, checking ``0 < T < inf``."""
+    try:
+        t = float(temperature)
+    except (TypeError, ValueError):
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}") from None
+    if not (math.isfinite(t) and t > 0.0):
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+    return t
+
+
+def check_max(m: NDArray[np.floating], name: str = "z") -> None:
+    """Reject slices whose maximum makes softmax undefined (all -inf, +inf, NaN)."""
+    if np.isnan(m).any():
+        raise ValueError(f"{name} contains NaN; softmax is undefined there")
+    if np.isposinf(m).any():
+        raise ValueError(f"{name} contains +inf; softmax is undefined there (use a large finite logit instead)")
+    if np.isneginf(m).any():
+        raise ValueError(f"{name} has a slice along the class axis where every entry is -inf; "
+                         "softmax is undefined there (at least one class must be unmasked)")
+
+
+def check_reduction(reduction: str) -> str:
+    """Check that ``reduction`` is one of ``'mean'``, ``'sum'`` or ``'none'``."""
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    return reduction
+
+
+def check_unit_interval(value: Any, name: str) -> float:
+    """Return ``value`` as a float, checking ``0 <= value <= 1``."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+    return v
+
+
+def check_nonnegative(value: Any, name: str) -> float:
+    """Return ``value`` as a float, checking ``0 <= value < inf``."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}") from None
+    if not (math.isfinite(v) and v >= 0.0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return v
+
+
+def check_positive_int(value: Any, name: str) -> int:
+    """Check that ``value`` is an integer >= 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def check_labels(labels: ArrayLike, num_classes: int, name: str = "labels") -> NDArray[np.intp]:
+    """Return integer class labels, checking ``0 <= label < num_classes``."""
+    arr = np.asarray(labels)
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            raise ValueError(f"{name} must be integer class indices in [0, {num_classes}), got non-integer values")
+    elif arr.dtype.kind not in "iu":
+        raise ValueError(f"{name} must be integer class indices in [0, {num_classes}), got dtype {arr.dtype}")
+    arr = arr.astype(np.intp)
+    if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
+        bad = arr[(arr < 0) | (arr >= num_classes)].flat[0]
+        raise ValueError(f"{name} must be in [0, {num_classes}) for {num_classes} classes, got {bad}")
+    return arr
+
+
+def check_same_shape(a: NDArray[Any], b: NDArray[Any], name_a: str, name_b: str) -> None:
+    """Check that two arrays have the same shape."""
+    if a.shape != b.shape:
+        raise ValueError(f"{name_a} and {name_b} must have the same shape, got {a.shape} and {b.shape}")

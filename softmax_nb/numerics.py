@@ -1,0 +1,71 @@
+"""Floating-point facts the book computes rather than quotes.
+
+All thresholds come from :func:`numpy.finfo`, so they are right for whatever
+float types the reader's numpy supports.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
+
+__all__ = ["exp_limits", "relative_error"]
+
+
+def exp_limits(dtype: DTypeLike) -> dict[str, Any]:
+    r"""Where ``exp`` stops being representable in a float type.
+
+    .. math::
+
+        z_{\text{overflow}} = \log(\text{max}), \qquad
+        z_{\text{normal}} = \log(\text{tiny}), \qquad
+        z_{\text{zero}} = \log(\text{smallest subnormal}).
+
+    ``exp(z)`` is ``inf`` for :math:`z > z_{\text{overflow}}`, subnormal
+    (losing precision) below :math:`z_{\text{normal}}`, and rounds to 0 a
+    little below :math:`z_{\text{zero}}`.
+
+    Parameters
+    ----------
+    dtype : dtype-like
+        A numpy floating type, e.g. ``np.float32``.
+
+    Returns
+    -------
+    dict
+        ``dtype`` (name), ``max``, ``overflow``, ``normal``, ``zero`` (the
+        thresholds above, as Python floats) and ``max_finite_z``: the largest
+        value of that dtype whose ``exp`` is still finite.
+    """
+    info = np.finfo(dtype)
+    dt = np.dtype(dtype).type
+    overflow = math.log(float(info.max))
+    z = dt(overflow)
+    with np.errstate(over="ignore"):
+        while not np.isfinite(np.exp(z)):
+            z = np.nextafter(z, dt(-np.inf))
+        while np.isfinite(np.exp(np.nextafter(z, dt(np.inf)))):
+            z = np.nextafter(z, dt(np.inf))
+    return {
+        "dtype": np.dtype(dtype).name,
+        "max": float(info.max),
+        "overflow": overflow,
+        "normal": math.log(float(info.tiny)),
+        "zero": math.log(float(info.smallest_subnormal)),
+        "max_finite_z": float(z),
+    }
+
+
+def relative_error(approx: ArrayLike, exact: ArrayLike) -> NDArray[np.float64]:
+    r"""Elementwise relative error :math:`|a - e| / |e|` (absolute error where ``e == 0``).
+
+    NaN or infinite ``approx`` gives ``inf``, so a failed computation shows
+    up as the worst possible error rather than disappearing from a plot.
+    """
+    a = np.asarray(approx, dtype=np.float64)
+    e = np.asarray(exact, dtype=np.float64)
+    err = np.abs(a - e) / np.where(e == 0, 1.0, np.abs(e))
+    return np.where(np.isfinite(a), err, np.inf)
