@@ -50,6 +50,20 @@ def _softmax_into(z: NDArray[np.floating], out: NDArray[np.floating], axis: int,
     np.multiply(out, 1.0 / total, out=out)
 
 
+def _log_sum_shifted(shifted: NDArray[np.floating], axis: int) -> NDArray[np.floating]:
+    r"""``log(sum(exp(shifted)))`` for shifted values whose maximum is exactly 0.
+
+    The maximal term contributes exactly 1, so the sum is :math:`1 + r` with
+    :math:`r = \sum_{j \ne j^*} e^{s_j}`, and :math:`\log(1 + r)` is computed
+    with ``log1p``. This keeps full relative accuracy when ``r`` is tiny (one
+    dominant logit), where ``log(1 + r)`` would lose digits (Blanchard,
+    Higham and Higham, 2021).
+    """
+    e = np.exp(shifted)
+    np.put_along_axis(e, np.argmax(shifted, axis=axis, keepdims=True), 0.0, axis=axis)
+    return np.log1p(np.sum(e, axis=axis, keepdims=True))
+
+
 def softmax(z: ArrayLike, axis: int = -1, temperature: float = 1.0) -> NDArray[np.floating]:
     r"""Numerically stable softmax along ``axis``.
 
@@ -171,8 +185,7 @@ def log_softmax(z: ArrayLike, axis: int = -1, temperature: float = 1.0) -> NDArr
         shifted = np.subtract(work, m)
         if inv_t != 1.0:
             np.multiply(shifted, inv_t, out=shifted)
-    lse = np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
-    np.subtract(shifted, lse, out=shifted)
+    np.subtract(shifted, _log_sum_shifted(shifted, axis), out=shifted)
     return shifted.astype(arr.dtype, copy=False)
 
 
@@ -185,7 +198,9 @@ def logsumexp(z: ArrayLike, axis: int = -1, keepdims: bool = False) -> NDArray[n
         \qquad m = \max_j z_j .
 
     The shifted exponents are :math:`\le 0` and one of them is exactly 0, so
-    the sum lies in :math:`[1, K]`: no overflow and no ``log(0)``. A slice
+    the sum lies in :math:`[1, K]`: no overflow and no ``log(0)``. The sum is
+    formed as ``log1p`` of the other terms, which keeps full relative accuracy
+    when one logit dominates. A slice
     that is all ``-inf`` gives ``-inf`` (the log of an empty sum); a slice
     containing ``+inf`` gives ``+inf``. Its gradient is :func:`softmax`.
 
@@ -207,11 +222,12 @@ def logsumexp(z: ArrayLike, axis: int = -1, keepdims: bool = False) -> NDArray[n
     axis = check_axis(arr, axis)
     work = arr.astype(_work_dtype(arr), copy=False)
     m = np.max(work, axis=axis, keepdims=True)
-    m_safe = np.where(np.isfinite(m), m, 0).astype(work.dtype)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        s = np.sum(np.exp(work - m_safe), axis=axis, keepdims=True)
-        out = np.log(s) + m_safe
-    out = np.where(np.isposinf(m), np.inf, out).astype(arr.dtype, copy=False)
+    finite = np.isfinite(m)
+    m_safe = np.where(finite, m, 0).astype(work.dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = m_safe + _log_sum_shifted(work - m_safe, axis)
+    # All -inf: the log of an empty sum. Any +inf: +inf. NaN stays NaN.
+    out = np.where(finite, out, m).astype(arr.dtype, copy=False)
     if not keepdims:
         out = np.squeeze(out, axis=axis)
     return out

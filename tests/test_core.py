@@ -1,0 +1,326 @@
+"""Tests for softmax_nb.core against independent references (mpmath, scipy, closed forms)."""
+
+from __future__ import annotations
+
+import warnings
+
+import mpmath
+import numpy as np
+import pytest
+import scipy.special as sps
+from hypothesis import given
+from hypothesis import strategies as st
+
+import softmax_nb as snb
+from softmax_nb.reference import logsumexp_mp, softmax_mp
+
+from strategies import logit_matrices, logits
+
+WORKED = np.array([2.0, 0.1, 0.5, 1.0, 1.5])
+
+
+# --------------------------------------------------------------------------- reference values
+def test_worked_example_matches_mpmath():
+    np.testing.assert_allclose(snb.softmax(WORKED), softmax_mp(WORKED), rtol=1e-15)
+
+
+def test_closed_form_two_classes():
+    # softmax([x, 0])[0] = 1 / (1 + e^{-x}); against mpmath at high precision.
+    for x in (-30.0, -2.5, 0.0, 0.7, 12.0):
+        exact = float(1 / (1 + mpmath.exp(-mpmath.mpf(x))))
+        assert snb.softmax([x, 0.0])[0] == pytest.approx(exact, rel=1e-14)
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 30.0, 700.0, 1e4])
+def test_matches_mpmath_across_scales(scale):
+    z = np.random.default_rng(7).standard_normal(9) * scale
+    np.testing.assert_allclose(snb.softmax(z), softmax_mp(z), rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(snb.log_softmax(z), np.asarray(z) - logsumexp_mp(z), rtol=1e-12, atol=1e-12)
+    assert snb.logsumexp(z) == pytest.approx(logsumexp_mp(z), rel=1e-14)
+
+
+@given(logit_matrices())
+def test_matches_scipy(z):
+    np.testing.assert_allclose(snb.softmax(z), sps.softmax(z, axis=-1), rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(snb.log_softmax(z), sps.log_softmax(z, axis=-1), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(snb.logsumexp(z), sps.logsumexp(z, axis=-1), rtol=1e-13, atol=1e-300)
+    np.testing.assert_allclose(snb.softmax(z, axis=0), sps.softmax(z, axis=0), rtol=1e-12, atol=1e-300)
+
+
+def test_large_matrix_block_path_matches_scipy():
+    # Big enough for the row-blocked path, in both dtypes.
+    z = np.random.default_rng(3).standard_normal((300, 1000)) * 20
+    np.testing.assert_allclose(snb.softmax(z), sps.softmax(z, axis=-1), rtol=1e-12, atol=1e-300)
+    p32 = snb.softmax(z.astype(np.float32))
+    assert p32.dtype == np.float32
+    np.testing.assert_allclose(p32, sps.softmax(z.astype(np.float32).astype(np.float64), axis=-1), rtol=2e-5, atol=1e-30)
+    np.testing.assert_allclose(p32.sum(axis=-1), 1.0, rtol=1e-5)
+
+
+def test_three_dimensional_any_axis():
+    z = np.random.default_rng(1).standard_normal((3, 4, 5))
+    for axis in (0, 1, 2, -1, -2):
+        np.testing.assert_allclose(snb.softmax(z, axis=axis), sps.softmax(z, axis=axis), rtol=1e-13)
+        np.testing.assert_allclose(snb.logsumexp(z, axis=axis, keepdims=True),
+                                   sps.logsumexp(z, axis=axis, keepdims=True), rtol=1e-13)
+
+
+def test_sigmoid_against_scipy_expit():
+    x = np.linspace(-40, 40, 161)
+    np.testing.assert_allclose(snb.sigmoid(x), sps.expit(x), rtol=1e-15)
+
+
+def test_sigmoid_tails_exact():
+    assert snb.sigmoid(np.array([-1000.0]))[0] == 0.0
+    assert snb.sigmoid(np.array([1000.0]))[0] == 1.0
+    assert snb.sigmoid(np.array([-700.0]))[0] == pytest.approx(float(mpmath.exp(-700)), rel=1e-13)
+
+
+def test_jacobian_closed_form():
+    z = np.array([0.3, -1.2, 2.0])
+    p = snb.softmax(z)
+    J = snb.softmax_jacobian(z)
+    expected = np.array([[p[i] * ((i == j) - p[j]) for j in range(3)] for i in range(3)])
+    np.testing.assert_allclose(J, expected, rtol=1e-14)
+    np.testing.assert_allclose(J, J.T)
+    np.testing.assert_allclose(J.sum(axis=1), 0.0, atol=1e-16)
+
+
+# --------------------------------------------------------------------------- properties
+@given(logits())
+def test_probabilities_sum_to_one_nonnegative_order_preserved(z):
+    p = snb.softmax(z)
+    assert np.all(p >= 0)
+    assert p.sum() == pytest.approx(1.0, rel=1e-12)
+    assert p[np.argmax(z)] == p.max()  # the argmax keeps the top probability (ties in p by rounding allowed)
+    order = np.argsort(z, kind="stable")
+    assert np.all(np.diff(p[order]) >= 0)
+
+
+@given(logits(), st.floats(-1e3, 1e3))
+def test_shift_invariance(z, c):
+    np.testing.assert_allclose(snb.softmax(z + c), snb.softmax(z), rtol=1e-9, atol=1e-300)
+
+
+@given(logits(min_k=2, bound=20.0))
+def test_low_temperature_gives_one_hot_argmax(z):
+    top = np.sort(z)[-2:]
+    if top[1] - top[0] < 1e-3:  # a near-tie has no unique argmax
+        return
+    p = snb.softmax(z, temperature=1e-6)
+    expected = np.zeros_like(z)
+    expected[np.argmax(z)] = 1.0
+    np.testing.assert_allclose(p, expected, atol=1e-12)
+
+
+@given(logits(min_k=2, bound=20.0))
+def test_high_temperature_gives_uniform(z):
+    p = snb.softmax(z, temperature=1e9)
+    np.testing.assert_allclose(p, 1.0 / z.size, rtol=1e-6)
+
+
+@given(logits(bound=30.0))
+def test_jacobian_matches_central_differences(z):
+    h = 1e-6
+    J = snb.softmax_jacobian(z)
+    num = np.empty_like(J)
+    for j in range(z.size):
+        e = np.zeros_like(z)
+        e[j] = h
+        num[:, j] = (snb.softmax(z + e) - snb.softmax(z - e)) / (2 * h)
+    np.testing.assert_allclose(J, num, atol=1e-8)
+
+
+@given(logit_matrices(bound=300.0))
+def test_log_softmax_equals_log_softmax_where_finite(z):
+    with np.errstate(divide="ignore"):
+        naive = np.log(snb.softmax(z))
+    finite = np.isfinite(naive) & (naive > -700)  # beyond that log(p) of a subnormal p loses digits
+    np.testing.assert_allclose(snb.log_softmax(z)[finite], naive[finite], rtol=1e-9, atol=1e-12)
+
+
+@given(logits(bound=30.0))
+def test_gradient_of_logsumexp_is_softmax(z):
+    h = 1e-6
+    grad = np.array([(snb.logsumexp(z + h * e) - snb.logsumexp(z - h * e)) / (2 * h) for e in np.eye(z.size)])
+    np.testing.assert_allclose(grad, snb.softmax(z), atol=1e-8)
+
+
+@given(logits(), st.floats(0.05, 20.0))
+def test_temperature_is_division_of_logits(z, t):
+    np.testing.assert_allclose(snb.softmax(z, temperature=t), snb.softmax(z / t), rtol=1e-9, atol=1e-300)
+    np.testing.assert_allclose(snb.log_softmax(z, temperature=t), snb.log_softmax(z / t), rtol=1e-9, atol=1e-9)
+
+
+# --------------------------------------------------------------------------- dtypes and input handling
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_dtype_preserved_even_with_float64_temperature(dtype):
+    z = np.array([1.0, 2.0, 3.0], dtype=dtype)
+    for f in (snb.softmax, snb.log_softmax):
+        assert f(z, temperature=np.float64(2.0)).dtype == dtype
+    assert snb.logsumexp(z).dtype == dtype
+    assert snb.sigmoid(z).dtype == dtype
+
+
+@pytest.mark.parametrize("z", [[1, 2, 3], np.array([1, 2, 3], dtype=np.int32), [True, False]])
+def test_ints_and_lists_give_float64(z):
+    assert snb.softmax(z).dtype == np.float64
+    assert snb.naive_softmax(z).dtype == np.float64
+
+
+def test_neg_inf_entries_give_exact_zero():
+    z = np.array([1.0, -np.inf, 0.5, -np.inf])
+    p = snb.softmax(z)
+    assert p[1] == 0.0 and p[3] == 0.0
+    np.testing.assert_allclose(p[[0, 2]], sps.softmax([1.0, 0.5]), rtol=1e-15)
+    assert snb.log_softmax(z)[1] == -np.inf
+
+
+def test_masked_rows_in_blocked_path():
+    z = np.random.default_rng(0).standard_normal((200, 700))
+    z[:, ::3] = -np.inf
+    p = snb.softmax(z)
+    assert np.all(p[:, ::3] == 0.0)
+    np.testing.assert_allclose(p.sum(axis=-1), 1.0, rtol=1e-12)
+
+
+def test_input_never_modified():
+    for shape in [(5,), (300, 1000)]:
+        z = np.random.default_rng(0).standard_normal(shape)
+        z32 = z.astype(np.float32)
+        before, before32 = z.copy(), z32.copy()
+        snb.softmax(z, temperature=0.5)
+        snb.log_softmax(z, temperature=3.0)
+        snb.logsumexp(z)
+        snb.softmax(z32)
+        assert np.array_equal(z, before) and np.array_equal(z32, before32)
+
+
+def test_logsumexp_all_neg_inf_and_pos_inf():
+    assert snb.logsumexp([-np.inf, -np.inf]) == -np.inf
+    assert snb.logsumexp([1.0, np.inf]) == np.inf
+    out = snb.logsumexp(np.array([[-np.inf, -np.inf], [0.0, 0.0]]))
+    assert out[0] == -np.inf and out[1] == pytest.approx(np.log(2))
+
+
+def test_logsumexp_accurate_when_one_logit_dominates():
+    # log(1 + e^-40) = e^-40 to full precision; a plain log(sum) returns 0.
+    for gap in (8.0, 40.0, 700.0):
+        exact = logsumexp_mp([0.0, -gap])
+        assert snb.logsumexp([0.0, -gap]) == pytest.approx(exact, rel=1e-15)
+        assert snb.log_softmax([0.0, -gap])[0] == pytest.approx(-exact, rel=1e-15)
+
+
+def test_logsumexp_keepdims_shape():
+    z = np.zeros((2, 3, 4))
+    assert snb.logsumexp(z, axis=1, keepdims=True).shape == (2, 1, 4)
+    assert snb.logsumexp(z, axis=1).shape == (2, 4)
+
+
+def test_naive_softmax_fails_as_documented():
+    for z, first in (([1000.0, 1000.0], "overflow encountered in exp"), ([-1000.0, -1000.0], "invalid value")):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            p = snb.naive_softmax(z)
+        assert np.all(np.isnan(p))
+        messages = [str(w.message) for w in caught]
+        assert any(first in m for m in messages), messages
+    np.testing.assert_allclose(snb.naive_softmax(WORKED), snb.softmax(WORKED), rtol=1e-15)
+
+
+# --------------------------------------------------------------------------- extreme inputs: no warnings
+EXTREMES = [
+    np.array([1e4, -1e4, 0.0]),
+    np.array([-1e4, -1e4 + 1.0]),
+    np.array([1e308, -1e308]),
+    np.array([-1e308, 1e308, 0.0]),
+    np.array([1e308, 1e308]),
+    np.array([0.0, -np.inf, 3.0]),
+]
+
+
+@pytest.mark.parametrize("z", EXTREMES, ids=range(len(EXTREMES)))
+def test_extreme_inputs_raise_no_warning(z):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p = snb.softmax(z)
+        lp = snb.log_softmax(z)
+        lse = snb.logsumexp(z)
+        snb.softmax(z, temperature=1e-3)
+    assert np.all(np.isfinite(p)) and p.sum() == pytest.approx(1.0)
+    assert not np.any(np.isnan(lp)) and np.all(lp <= 0)
+    assert np.isfinite(lse) and lse >= np.max(z)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_near_exp_thresholds_no_warning(dtype):
+    lim = snb.exp_limits(dtype)
+    z = np.array([lim["max_finite_z"], lim["max_finite_z"] * 1.5, lim["zero"] * 2, 0.0], dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p = snb.softmax(z)
+        lse = snb.logsumexp(z)
+    assert p.dtype == dtype and np.all(np.isfinite(p))
+    assert float(p.astype(np.float64).sum()) == pytest.approx(1.0, rel=1e-3)
+    assert np.isfinite(lse)
+    assert float(lse) == pytest.approx(float(z.astype(np.float64).max()), rel=1e-3)
+
+
+@pytest.mark.parametrize("dtype,bound", [(np.float64, 1000.0), (np.float32, 100.0)])
+def test_sigmoid_no_warning_in_tails(dtype, bound):
+    x = np.array([-bound, -bound / 2, 0.0, bound / 2, bound], dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s = snb.sigmoid(x)
+    assert s.dtype == dtype and s[-1] == 1.0 and s[2] == 0.5
+    assert 0.0 <= s[0] <= float(np.exp(np.float64(-bound))) * 1.01  # tiny (maybe subnormal), never NaN
+
+
+# --------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("t", [0, -1.0, np.inf, np.nan, "warm", None])
+def test_bad_temperature(t):
+    for f in (snb.softmax, snb.log_softmax):
+        with pytest.raises(ValueError, match=r"temperature must be a finite number > 0"):
+            f([1.0, 2.0], temperature=t)
+
+
+@pytest.mark.parametrize("f", [snb.softmax, snb.log_softmax, snb.logsumexp, snb.naive_softmax])
+def test_empty_class_axis(f):
+    with pytest.raises(ValueError, match=r"empty class axis"):
+        f(np.zeros((3, 0)))
+    with pytest.raises(ValueError, match=r"empty class axis"):
+        f([])
+
+
+def test_scalar_and_bad_axis():
+    with pytest.raises(ValueError, match=r"at least one dimension"):
+        snb.softmax(3.0)
+    with pytest.raises(ValueError, match=r"axis must be in \[-2, 2\)"):
+        snb.softmax(np.zeros((2, 2)), axis=2)
+    with pytest.raises(ValueError, match=r"axis must be an integer"):
+        snb.softmax(np.zeros((2, 2)), axis=1.0)
+
+
+def test_undefined_rows_raise_instead_of_nan():
+    with pytest.raises(ValueError, match=r"every entry is -inf"):
+        snb.softmax(np.array([[0.0, 1.0], [-np.inf, -np.inf]]))
+    with pytest.raises(ValueError, match=r"NaN"):
+        snb.softmax([1.0, np.nan])
+    with pytest.raises(ValueError, match=r"\+inf"):
+        snb.log_softmax([1.0, np.inf])
+    big = np.zeros((100, 2000))
+    big[57, :] = -np.inf  # in the blocked path too
+    with pytest.raises(ValueError, match=r"every entry is -inf"):
+        snb.softmax(big)
+
+
+def test_non_numeric_and_complex_input():
+    with pytest.raises(ValueError, match=r"real-valued"):
+        snb.softmax(np.array([1 + 2j, 0j]))
+    with pytest.raises(ValueError, match=r"numeric"):
+        snb.softmax(np.array(["a", "b"]))
+
+
+def test_jacobian_needs_a_vector():
+    with pytest.raises(ValueError, match=r"1-D"):
+        snb.softmax_jacobian(np.zeros((2, 2)))

@@ -1,0 +1,41 @@
+"""Tests for softmax_nb.numerics and softmax_nb.reference."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import softmax_nb as snb
+from softmax_nb.reference import logsumexp_mp, softmax_mp
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_exp_limits_are_sharp(dtype):
+    lim = snb.exp_limits(dtype)
+    z = np.array(lim["max_finite_z"], dtype=dtype)
+    with np.errstate(over="ignore"):
+        assert np.isfinite(np.exp(z))
+        assert not np.isfinite(np.exp(np.nextafter(z, dtype(np.inf))))
+    assert lim["max_finite_z"] <= lim["overflow"] + 1e-3
+    assert lim["zero"] < lim["normal"] < 0 < lim["overflow"]
+
+
+def test_exp_limits_known_float64_values():
+    lim = snb.exp_limits(np.float64)
+    assert lim["overflow"] == pytest.approx(709.782712893384, rel=1e-15)
+    assert lim["normal"] == pytest.approx(-708.3964185322641, rel=1e-15)
+    assert lim["zero"] == pytest.approx(-744.4400719213812, rel=1e-15)
+    assert snb.exp_limits(np.float32)["overflow"] == pytest.approx(math.log(3.4028234663852886e38))
+
+
+def test_relative_error():
+    np.testing.assert_allclose(snb.relative_error([1.1, 0.0, np.nan, 2.0], [1.0, 0.0, 1.0, 0.0]),
+                               [0.1, 0.0, np.inf, 2.0], rtol=1e-12)
+
+
+def test_mpmath_references_close_forms():
+    np.testing.assert_allclose(softmax_mp([0.0, 0.0, 0.0, 0.0]), 0.25)
+    assert logsumexp_mp([0.0, 0.0]) == pytest.approx(math.log(2), rel=1e-16)
+    assert logsumexp_mp([1000.0, 1000.0]) == pytest.approx(1000 + math.log(2), rel=1e-16)
