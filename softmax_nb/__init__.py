@@ -7,6 +7,36 @@ at the top level, e.g. ``from softmax_nb import softmax, log_softmax``.
 from .core import log_softmax, logsumexp, naive_softmax, sigmoid, softmax, softmax_jacobian
 from .numerics import exp_limits, relative_error
 
+# --- losses, calibration, training ---
+from .calibration import ReliabilityCurve, expected_calibration_error, fit_temperature, reliability_curve
+from .information import entropy, kl_divergence
+from .losses import (
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    cross_entropy_grad,
+    focal_loss,
+    focal_loss_grad,
+    one_hot,
+    sigmoid_focal_loss,
+    smooth_labels,
+)
+from .training import (
+    DigitsSplit,
+    History,
+    MLPModel,
+    SoftmaxRegressionModel,
+    load_digits_split,
+    predict_logits,
+    train_mlp,
+    train_softmax_regression,
+)
+# --- end losses, calibration, training ---
+
+# --- streaming, alternatives ---
+from .alternatives import gumbel_softmax, one_hot_argmax, sparsemax
+from .streaming import SoftmaxAccumulator, attention, online_softmax, tiled_attention
+# --- end streaming, alternatives ---
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -18,4 +48,37 @@ __all__ = [
     "softmax_jacobian",
     "exp_limits",
     "relative_error",
+    # --- losses, calibration, training ---
+    "entropy",
+    "kl_divergence",
+    "one_hot",
+    "smooth_labels",
+    "cross_entropy",
+    "cross_entropy_grad",
+    "binary_cross_entropy_with_logits",
+    "focal_loss",
+    "focal_loss_grad",
+    "sigmoid_focal_loss",
+    "ReliabilityCurve",
+    "reliability_curve",
+    "expected_calibration_error",
+    "fit_temperature",
+    "DigitsSplit",
+    "History",
+    "SoftmaxRegressionModel",
+    "MLPModel",
+    "load_digits_split",
+    "train_softmax_regression",
+    "train_mlp",
+    "predict_logits",
+    # --- end losses, calibration, training ---
+    # --- streaming, alternatives ---
+    "online_softmax",
+    "SoftmaxAccumulator",
+    "attention",
+    "tiled_attention",
+    "sparsemax",
+    "gumbel_softmax",
+    "one_hot_argmax",
+    # --- end streaming, alternatives ---
 ]

@@ -122,3 +122,89 @@ def check_same_shape(a: NDArray[Any], b: NDArray[Any], name_a: str, name_b: str)
     """Check that two arrays have the same shape."""
     if a.shape != b.shape:
         raise ValueError(f"{name_a} and {name_b} must have the same shape, got {a.shape} and {b.shape}")
+
+
+# --- losses, calibration, training ---
+# (check_finite, used by these modules too, is defined in the "streaming, alternatives" block.)
+
+def check_probabilities(arr: NDArray[Any], name: str) -> None:
+    """Check that every entry is a finite number in ``[0, 1]``."""
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must contain finite probabilities in [0, 1], got NaN or inf")
+    if arr.size and (arr.min() < 0.0 or arr.max() > 1.0):
+        raise ValueError(f"{name} must contain probabilities in [0, 1], "
+                         f"got values in [{arr.min():.6g}, {arr.max():.6g}]")
+
+
+def check_class_weights(alpha: ArrayLike, num_classes: int, name: str = "alpha") -> NDArray[np.float64]:
+    """Return a length-``num_classes`` vector of finite, non-negative class weights."""
+    arr = np.asarray(alpha, dtype=np.float64)
+    if arr.shape != (num_classes,):
+        raise ValueError(f"{name} must be None or a vector of length K={num_classes} (one weight per class), "
+                         f"got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)) or arr.min() < 0.0:
+        raise ValueError(f"{name} must contain finite class weights >= 0")
+    return arr
+
+
+def check_sigmoid_alpha(alpha: Any) -> float:
+    """Return ``alpha`` of a sigmoid focal loss as a float, checking ``alpha <= 1`` (``alpha < 0`` disables it)."""
+    try:
+        a = float(alpha)
+    except (TypeError, ValueError):
+        raise ValueError(f"alpha must be a finite number <= 1 (or < 0 to disable weighting), got {alpha!r}") from None
+    if not (math.isfinite(a) and a <= 1.0):
+        raise ValueError(f"alpha must be a finite number <= 1 (or < 0 to disable weighting), got {alpha!r}")
+    return a
+
+
+def check_choice(value: Any, choices: tuple[str, ...], name: str) -> str:
+    """Check that ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value
+
+
+def check_bounds(bounds: Any, name: str = "bounds") -> tuple[float, float]:
+    """Return ``(low, high)`` with ``0 < low < high < inf``."""
+    try:
+        low, high = (float(b) for b in bounds)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a pair (low, high) with 0 < low < high < inf, got {bounds!r}") from None
+    if not (math.isfinite(high) and 0.0 < low < high):
+        raise ValueError(f"{name} must be a pair (low, high) with 0 < low < high < inf, got {bounds!r}")
+    return low, high
+
+
+def check_fraction(value: Any, name: str) -> float:
+    """Return ``value`` as a float, checking ``0 < value < 1``."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number in (0, 1), got {value!r}") from None
+    if not 0.0 < v < 1.0:
+        raise ValueError(f"{name} must be in (0, 1), got {value!r}")
+    return v
+
+
+# --- streaming, alternatives ---
+def check_no_nan_or_posinf(m: NDArray[np.floating], name: str = "z") -> None:
+    """Reject NaN and +inf in (running) maxima; -inf is allowed (nothing unmasked seen yet)."""
+    if np.isnan(m).any():
+        raise ValueError(f"{name} contains NaN; softmax is undefined there")
+    if np.isposinf(m).any():
+        raise ValueError(f"{name} contains +inf; softmax is undefined there (use a large finite logit instead)")
+
+
+def check_finite(arr: NDArray[np.floating], name: str) -> None:
+    """Check that every entry of ``arr`` is finite (no NaN, no ±inf)."""
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} must contain only finite numbers, got NaN or ±inf")
+
+
+def check_generator(rng: Any, name: str = "rng") -> np.random.Generator:
+    """Check that ``rng`` is a :class:`numpy.random.Generator` (e.g. ``np.random.default_rng(0)``)."""
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"{name} must be a numpy.random.Generator such as np.random.default_rng(seed), "
+                         f"got {type(rng).__name__}")
+    return rng

@@ -103,3 +103,88 @@ def bar_probs(ax, p: ArrayLike, labels: Sequence[str] | None = None, title: str 
         for xi, pi in zip(x, p):
             ax.text(xi, pi + 0.01 * (ylim[1] - ylim[0]), f"{pi:.3f}", ha="center", va="bottom", fontsize=8)
     return bars
+
+
+# --- losses, calibration, training ---
+__all__ += ["plot_reliability", "show_digits"]
+
+
+def plot_reliability(ax, curve, label: str | None = None, color: str | None = None, show_gap: bool = True):
+    """Draw a reliability diagram: accuracy per confidence bin against the diagonal.
+
+    Bars show the accuracy of each non-empty bin (width = bin width); when
+    ``show_gap`` is set, a hatched bar from the accuracy to the bin's mean
+    confidence marks the calibration gap, whose count-weighted mean is the ECE.
+    The dashed diagonal is perfect calibration.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        Where to draw.
+    curve : softmax_nb.ReliabilityCurve
+        The output of :func:`softmax_nb.reliability_curve`.
+    label : str, optional
+        Legend label of the accuracy bars.
+    color : str, optional
+        Bar colour; defaults to the first palette colour.
+    show_gap : bool, default True
+        Also draw the gap between accuracy and mean confidence.
+
+    Returns
+    -------
+    matplotlib.container.BarContainer
+        The accuracy bars.
+    """
+    edges = np.asarray(curve.edges, dtype=float)
+    full = np.asarray(curve.counts) > 0
+    left, width = edges[:-1][full], np.diff(edges)[full]
+    acc, conf = np.asarray(curve.accuracy)[full], np.asarray(curve.confidence)[full]
+    bars = ax.bar(left, acc, width=width, align="edge", color=color or PALETTE[0], edgecolor="white",
+                  label=label or "accuracy")
+    if show_gap:
+        ax.bar(left, conf - acc, bottom=acc, width=width, align="edge", color=PALETTE[3], alpha=0.35,
+               edgecolor=PALETTE[3], hatch="//", label="gap to confidence")
+    ax.plot([0, 1], [0, 1], ls="--", color="0.4", lw=1, label="perfect calibration")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal")
+    ax.set_xlabel("confidence (max probability)")
+    ax.set_ylabel("accuracy")
+    ax.legend(loc="upper left", fontsize=8)
+    return bars
+
+
+def show_digits(images: ArrayLike, titles: Sequence[str] | None = None, ncols: int = 10,
+                size: float = 0.9, cmap: str = "gray_r"):
+    """Show 8x8 digit images (rows of 64 pixels, or an (n, 8, 8) array) in a grid.
+
+    Parameters
+    ----------
+    images : array_like
+        ``(n, 64)`` or ``(n, 8, 8)`` pixel intensities (any scale).
+    titles : sequence of str, optional
+        One short title per image (e.g. ``"3 (p=0.98)"``).
+    ncols : int, default 10
+        Images per row.
+    size : float, default 0.9
+        Width and height of each cell in inches.
+    cmap : str, default "gray_r"
+        Colour map (ink dark on white).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    imgs = np.asarray(images, dtype=float).reshape(-1, 8, 8)
+    n = imgs.shape[0]
+    ncols = max(1, min(int(ncols), n))
+    nrows = max(1, -(-n // ncols))
+    fig, axes = new_figure(ncols, nrows, width=size * ncols, height=size * nrows * (1.25 if titles else 1.0),
+                           squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(imgs[i], cmap=cmap, interpolation="nearest")
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=8)
+    return fig

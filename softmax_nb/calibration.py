@@ -1,0 +1,192 @@
+r"""Calibration of classifiers: reliability curves, ECE and temperature scaling.
+
+A classifier is *calibrated* when, among the predictions made with confidence
+:math:`c`, a fraction :math:`c` is correct. Following Guo et al. (2017), the
+confidence of a prediction is its largest probability and the prediction is
+its argmax; predictions are grouped into ``M`` equal-width bins
+:math:`B_m = \big(\tfrac{m-1}{M}, \tfrac{m}{M}\big]` (right-closed; a
+confidence of exactly 0 goes in the first bin).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ._checks import (
+    as_float_array,
+    check_bounds,
+    check_finite,
+    check_labels,
+    check_positive_int,
+    check_probabilities,
+)
+from .losses import cross_entropy
+
+__all__ = ["ReliabilityCurve", "reliability_curve", "expected_calibration_error", "fit_temperature"]
+
+
+class ReliabilityCurve(NamedTuple):
+    """Per-bin statistics of a reliability diagram (``M`` bins).
+
+    Empty bins have ``counts == 0`` and NaN ``confidence`` and ``accuracy``.
+    """
+
+    #: The ``M + 1`` bin edges ``0, 1/M, ..., 1`` (each the double nearest ``m/M``).
+    edges: NDArray[np.float64]
+    #: Mean confidence of the predictions in each bin (NaN if empty).
+    confidence: NDArray[np.float64]
+    #: Fraction of correct predictions in each bin (NaN if empty).
+    accuracy: NDArray[np.float64]
+    #: Number of predictions in each bin.
+    counts: NDArray[np.intp]
+
+
+def _confidences(probs: ArrayLike, labels: ArrayLike) -> tuple[NDArray[np.floating], NDArray[np.bool_]]:
+    """Validate ``(N, K)`` probabilities and ``(N,)`` labels; return confidences and correctness."""
+    p = as_float_array(probs, "probs")
+    if p.ndim != 2 or p.shape[1] == 0:
+        raise ValueError(f"probs must be a 2-D array of shape (N, K) with K >= 1, got shape {p.shape}")
+    check_probabilities(p, "probs")
+    y = np.asarray(labels)
+    if y.shape != (p.shape[0],):
+        raise ValueError(f"labels must have shape (N,) = ({p.shape[0]},) to match probs, got shape {y.shape}")
+    y = check_labels(y, p.shape[1])
+    return p.max(axis=1), p.argmax(axis=1) == y
+
+
+def reliability_curve(probs: ArrayLike, labels: ArrayLike, n_bins: int = 15) -> ReliabilityCurve:
+    r"""Bin predictions by confidence and compare mean confidence with accuracy.
+
+    .. math::
+
+        \operatorname{conf}(B_m) = \frac{1}{|B_m|} \sum_{i \in B_m} \max_k p_{ik},
+        \qquad
+        \operatorname{acc}(B_m) = \frac{1}{|B_m|} \sum_{i \in B_m}
+            [\arg\max_k p_{ik} = y_i],
+
+    with right-closed bins :math:`B_m = ((m-1)/M, m/M]` (confidence 0 goes in
+    the first bin). A calibrated model has :math:`\operatorname{acc} \approx
+    \operatorname{conf}` in every bin.
+
+    Parameters
+    ----------
+    probs : array_like
+        Predicted probabilities of shape ``(N, K)``, entries in [0, 1].
+    labels : array_like of int
+        True labels of shape ``(N,)``, in ``[0, K)``.
+    n_bins : int, default 15
+        ``M``, the number of equal-width bins.
+
+    Returns
+    -------
+    ReliabilityCurve
+        ``(edges, confidence, accuracy, counts)``; empty bins have NaN
+        confidence and accuracy and count 0.
+
+    Raises
+    ------
+    ValueError
+        For non-(N, K) ``probs``, probabilities outside [0, 1], labels of the
+        wrong shape or outside ``[0, K)``, or ``n_bins < 1``.
+    """
+    m = check_positive_int(n_bins, "n_bins")
+    conf, correct = _confidences(probs, labels)
+    edges = np.arange(m + 1) / m  # each edge is the double nearest m/M (linspace can be 1 ulp off)
+    # searchsorted(side="left") puts a confidence equal to an edge in the bin it closes.
+    idx = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, m - 1)
+    counts = np.bincount(idx, minlength=m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_conf = np.bincount(idx, weights=conf, minlength=m) / counts
+        acc = np.bincount(idx, weights=correct, minlength=m) / counts
+    return ReliabilityCurve(edges, mean_conf, acc, counts)
+
+
+def expected_calibration_error(probs: ArrayLike, labels: ArrayLike, n_bins: int = 15) -> float:
+    r"""Expected calibration error (Guo et al., 2017), weighted by bin counts.
+
+    .. math::
+
+        \mathrm{ECE} = \sum_{m=1}^{M} \frac{|B_m|}{n}\,
+            \big|\operatorname{acc}(B_m) - \operatorname{conf}(B_m)\big|,
+
+    with the bins of :func:`reliability_curve`. It lies in [0, 1]; 0 means
+    the binned reliability diagram sits on the diagonal.
+
+    Parameters
+    ----------
+    probs : array_like
+        Predicted probabilities of shape ``(N, K)``.
+    labels : array_like of int
+        True labels of shape ``(N,)``.
+    n_bins : int, default 15
+        ``M``.
+
+    Returns
+    -------
+    float
+        The ECE (0.0 for ``N = 0``).
+    """
+    curve = reliability_curve(probs, labels, n_bins)
+    n = curve.counts.sum()
+    if n == 0:
+        return 0.0
+    full = curve.counts > 0
+    gap = np.abs(curve.accuracy[full] - curve.confidence[full])
+    return float(np.sum(curve.counts[full] * gap) / n)
+
+
+def fit_temperature(logits: ArrayLike, labels: ArrayLike, bounds: tuple[float, float] = (0.05, 20.0)) -> float:
+    r"""Temperature scaling: the :math:`T > 0` minimising the validation NLL.
+
+    .. math::
+
+        T^\star = \arg\min_{T} \; \frac{1}{N} \sum_{i=1}^{N}
+            -\log \operatorname{softmax}(z_i / T)_{y_i} .
+
+    The NLL is convex in :math:`1/T`, hence unimodal in :math:`\log T`, which
+    is searched with :func:`scipy.optimize.minimize_scalar` (bounded Brent).
+    Dividing logits by :math:`T` never changes the argmax, so accuracy is
+    unchanged; :math:`T > 1` softens an over-confident model.
+
+    Parameters
+    ----------
+    logits : array_like
+        Validation logits of shape ``(N, K)`` (finite).
+    labels : array_like of int
+        Validation labels of shape ``(N,)``.
+    bounds : tuple of float, default (0.05, 20.0)
+        Search interval ``(low, high)`` for ``T``, ``0 < low < high``.
+
+    Returns
+    -------
+    float
+        The fitted temperature, inside ``bounds``.
+
+    Raises
+    ------
+    ValueError
+        For bad shapes, labels, non-finite logits or ``bounds``.
+    """
+    from scipy.optimize import minimize_scalar
+
+    low, high = check_bounds(bounds)
+    z = as_float_array(logits, "logits")
+    if z.ndim != 2 or z.shape[0] == 0 or z.shape[1] == 0:
+        raise ValueError(f"logits must be a non-empty 2-D array of shape (N, K), got shape {z.shape}")
+    check_finite(z, "logits")
+    y = np.asarray(labels)
+    if y.shape != (z.shape[0],):
+        raise ValueError(f"labels must have shape (N,) = ({z.shape[0]},) to match logits, got shape {y.shape}")
+    y = check_labels(y, z.shape[1])
+
+    def nll(log_t: float) -> float:
+        return float(cross_entropy(z * np.exp(-log_t), y))
+
+    lo, hi = np.log(low), np.log(high)
+    res = minimize_scalar(nll, bounds=(lo, hi), method="bounded", options={"xatol": 1e-10})
+    # Brent never evaluates the end points; keep one if the minimum sits on the boundary.
+    best = min((float(res.x), lo, hi), key=nll)
+    return float(np.clip(np.exp(best), low, high))

@@ -1,0 +1,158 @@
+"""Tests of softmax_nb.calibration (ECE, reliability curves, temperature scaling)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.special as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from softmax_nb import (
+    ReliabilityCurve,
+    cross_entropy,
+    expected_calibration_error,
+    fit_temperature,
+    reliability_curve,
+    softmax,
+)
+
+
+def reference_ece(probs, labels, n_bins):
+    """Guo et al.'s loop over bins with explicit (lower, upper] comparisons."""
+    conf = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == labels
+    edges = np.array([m / n_bins for m in range(n_bins + 1)])
+    ece = 0.0
+    for m, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
+        in_bin = (conf > lo) & (conf <= hi) if m > 0 else (conf >= lo) & (conf <= hi)
+        if in_bin.any():
+            ece += in_bin.mean() * abs(correct[in_bin].mean() - conf[in_bin].mean())
+    return ece
+
+
+def test_hand_computed_example_with_edge_confidence():
+    # Four predictions, M = 5 bins with edges m/5. Confidence 0.8 lies
+    # exactly on an edge (the double 0.8 equals edges[4]): right-closed bins put it in
+    # (0.6, 0.8], together with 0.7.
+    probs = np.array([[0.8, 0.2],     # conf 0.8, predicts 0, label 0: correct
+                      [0.7, 0.3],     # conf 0.7, predicts 0, label 1: wrong
+                      [0.1, 0.9],     # conf 0.9, predicts 1, label 1: correct
+                      [0.95, 0.05]])  # conf 0.95, predicts 0, label 0: correct
+    labels = np.array([0, 1, 1, 0])
+    curve = reliability_curve(probs, labels, n_bins=5)
+    assert curve.edges[4] == 0.8
+    np.testing.assert_array_equal(curve.counts, [0, 0, 0, 2, 2])
+    np.testing.assert_allclose(curve.confidence[[3, 4]], [0.75, 0.925], rtol=1e-15)
+    np.testing.assert_array_equal(curve.accuracy[[3, 4]], [0.5, 1.0])
+    assert np.isnan(curve.confidence[:3]).all() and np.isnan(curve.accuracy[:3]).all()
+    np.testing.assert_allclose(curve.edges, [0, 0.2, 0.4, 0.6, 0.8, 1.0], rtol=0, atol=0)
+    # A confidence exactly on the (0.4, 0.6] | (0.6, 0.8] edge goes in the lower bin.
+    assert reliability_curve([[0.6, 0.4]], [0], n_bins=5).counts[2] == 1
+    # ECE = 2/4 |0.5 - 0.75| + 2/4 |1 - 0.925| = 0.125 + 0.0375
+    assert expected_calibration_error(probs, labels, n_bins=5) == pytest.approx(0.1625, abs=1e-15)
+    # (left-closed bins would give 1/4 * 0.7 + 3/4 * |1 - 0.88333| = 0.2625)
+
+
+def test_zero_confidence_goes_in_first_bin_and_one_in_last():
+    probs = np.array([[0.0], [1.0]])  # K = 1: confidence 0 and 1 (degenerate but valid input)
+    curve = reliability_curve(probs, [0, 0], n_bins=4)
+    np.testing.assert_array_equal(curve.counts, [1, 0, 0, 1])
+
+
+def test_perfectly_calibrated_synthetic_data_has_small_ece():
+    rng = np.random.default_rng(0)
+    n, k = 200_000, 3
+    probs = softmax(rng.normal(size=(n, k)) * 2)
+    labels = (rng.uniform(size=n)[:, None] > np.cumsum(probs, axis=1)).sum(axis=1)  # y ~ Categorical(p)
+    ece = expected_calibration_error(probs, labels)
+    assert ece < 0.01
+    # ... while an over-confident version of the same model is clearly miscalibrated
+    sharp = softmax(np.log(probs) * 3)
+    assert expected_calibration_error(sharp, labels) > 0.05
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data(), st.integers(1, 20))
+def test_ece_matches_reference_loop(data, n_bins):
+    n = data.draw(st.integers(1, 40))
+    k = data.draw(st.integers(1, 5))
+    # quantised probabilities produce many confidences exactly on bin edges
+    w = data.draw(hnp.arrays(np.float64, (n, k), elements=st.integers(0, 4).map(float)))
+    w[:, 0] += 1
+    probs = w / w.sum(axis=1, keepdims=True)
+    labels = data.draw(hnp.arrays(np.intp, (n,), elements=st.integers(0, k - 1)))
+    ece = expected_calibration_error(probs, labels, n_bins)
+    assert ece == pytest.approx(reference_ece(probs, labels, n_bins), abs=1e-14)
+    assert 0.0 <= ece <= 1.0
+    curve = reliability_curve(probs, labels, n_bins)
+    assert isinstance(curve, ReliabilityCurve)
+    assert curve.counts.sum() == n and len(curve.edges) == n_bins + 1
+
+
+def test_fit_temperature_beats_a_fine_grid():
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(500, 5)) * 3
+    y = rng.integers(0, 5, size=500)
+    y[:300] = z[:300].argmax(axis=1)  # partly informative logits
+    t = fit_temperature(z, y)
+    assert 0.05 <= t <= 20.0
+    nll_t = cross_entropy(z / t, y)
+    grid = np.exp(np.linspace(np.log(0.05), np.log(20.0), 4001))
+    nll_grid = np.array([cross_entropy(z / g, y) for g in grid])
+    assert nll_t <= nll_grid.min() + 1e-12
+    # stationarity: d NLL / d T = 0 at an interior optimum
+    h = 1e-5 * t
+    slope = (cross_entropy(z / (t + h), y) - cross_entropy(z / (t - h), y)) / (2 * h)
+    assert abs(slope) < 1e-5
+
+
+@pytest.mark.parametrize("c", [0.5, 2.0, 4.0])
+def test_fit_temperature_recovers_overconfidence_factor(c):
+    rng = np.random.default_rng(2)
+    n, k = 20_000, 4
+    z = rng.normal(size=(n, k)) * 1.5  # calibrated logits: labels are drawn from softmax(z)
+    p = softmax(z)
+    y = (rng.uniform(size=n)[:, None] > np.cumsum(p, axis=1)).sum(axis=1)
+    t = fit_temperature(c * z, y)
+    assert t == pytest.approx(c, rel=0.05)
+    assert expected_calibration_error(softmax(c * z / t), y) < expected_calibration_error(softmax(c * z), y) or c == 1
+
+
+def test_fit_temperature_boundary_optimum():
+    # Every prediction correct: the NLL decreases as T -> 0, so the lower bound is returned.
+    z = np.array([[3.0, 0.0], [0.0, 2.0], [1.0, -1.0]])
+    y = np.array([0, 1, 0])
+    assert fit_temperature(z, y, bounds=(0.1, 10.0)) == pytest.approx(0.1, rel=1e-9)
+
+
+def test_fit_temperature_matches_scipy_reference_nll():
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=(300, 6)) * 4
+    y = np.where(rng.uniform(size=300) < 0.7, z.argmax(axis=1), rng.integers(0, 6, size=300))
+    t = fit_temperature(z, y)
+
+    def nll(temp):
+        return -np.mean(sp.log_softmax(z / temp, axis=1)[np.arange(300), y])
+
+    assert nll(t) <= min(nll(t * 1.001), nll(t / 1.001))
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: expected_calibration_error([[0.5, 0.5]], [0], n_bins=0), "n_bins must be an integer >= 1"),
+    (lambda: expected_calibration_error([[0.5, 0.5]], [2]), r"labels must be in \[0, 2\)"),
+    (lambda: expected_calibration_error([[0.5, 0.5]], [0, 1]), r"labels must have shape \(N,\)"),
+    (lambda: expected_calibration_error([0.5, 0.5], [0]), r"probs must be a 2-D array"),
+    (lambda: expected_calibration_error([[1.5, -0.5]], [0]), r"probs must contain probabilities in \[0, 1\]"),
+    (lambda: expected_calibration_error([[np.nan, 0.5]], [0]), "probs must contain finite"),
+    (lambda: reliability_curve([[0.5, 0.5]], [0], n_bins=2.5), "n_bins must be an integer >= 1"),
+    (lambda: fit_temperature([[0.0, 1.0]], [0], bounds=(0.0, 5.0)), "bounds must be a pair"),
+    (lambda: fit_temperature([[0.0, 1.0]], [0], bounds=(5.0, 1.0)), "bounds must be a pair"),
+    (lambda: fit_temperature([[0.0, np.inf]], [0]), "logits must .*finite"),
+    (lambda: fit_temperature([[0.0, 1.0]], [3]), r"labels must be in \[0, 2\)"),
+    (lambda: fit_temperature([0.0, 1.0], [0]), "logits must be a non-empty 2-D array"),
+])
+def test_bad_input_raises(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

@@ -1,0 +1,330 @@
+"""Tests for softmax_nb.streaming: the online softmax, its accumulator, and tiled attention."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import mpmath
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import softmax_nb as snb
+from softmax_nb import SoftmaxAccumulator, attention, online_softmax, tiled_attention
+from softmax_nb.reference import logsumexp_mp, softmax_mp
+
+from strategies import logit_matrices, logits
+
+NEG_INF = -np.inf
+
+
+# --------------------------------------------------------------------------- online_softmax: reference values
+def test_worked_example_matches_mpmath():
+    z = np.array([2.0, 0.1, 0.5, 1.0, 1.5])
+    for block_size in (1, 2, 5, 100):
+        np.testing.assert_allclose(online_softmax(z, block_size), softmax_mp(z), rtol=1e-15)
+
+
+def test_docstring_example():
+    np.testing.assert_allclose(online_softmax([1.0, 2.0, 3.0], block_size=2),
+                               [0.09003057317038046, 0.24472847105479767, 0.6652409557748219], rtol=1e-15)
+
+
+@pytest.mark.parametrize("block_size", [1, 2, 3, 7, 64, 1000])
+def test_increasing_input_rescales_every_block(block_size):
+    # The maximum grows in every block, so every update rescales the old sum.
+    z = np.linspace(-40.0, 40.0, 97)
+    np.testing.assert_allclose(online_softmax(z, block_size), snb.softmax(z), rtol=1e-12)
+    np.testing.assert_allclose(online_softmax(z[::-1], block_size), snb.softmax(z[::-1]), rtol=1e-12)
+
+
+@pytest.mark.parametrize("block_size", [1, 2, 3, 5])
+def test_neg_inf_entries_and_leading_all_neg_inf_blocks(block_size):
+    z = np.array([[NEG_INF, NEG_INF, NEG_INF, NEG_INF, 1.0, 2.0, NEG_INF, 0.5],
+                  [3.0, NEG_INF, NEG_INF, NEG_INF, NEG_INF, NEG_INF, NEG_INF, NEG_INF],
+                  [NEG_INF] * 7 + [-5.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p = online_softmax(z, block_size)
+    np.testing.assert_allclose(p, snb.softmax(z), rtol=1e-14)
+    assert np.all(p[np.isneginf(z)] == 0.0)
+    np.testing.assert_array_equal(p[1:], [[1.0] + [0.0] * 7, [0.0] * 7 + [1.0]])
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_dtype_is_kept(dtype):
+    z = np.array([[1.0, 2.0, 3.0, -1.0]], dtype=dtype)
+    p = online_softmax(z, 3)
+    assert p.dtype == dtype
+    np.testing.assert_allclose(p, snb.softmax(z), rtol=4 * np.finfo(dtype).eps)
+
+
+def test_integers_and_lists_give_float64():
+    assert online_softmax([1, 2, 3], 2).dtype == np.float64
+
+
+def test_three_dimensional_input_uses_last_axis():
+    z = np.random.default_rng(3).normal(size=(2, 3, 11)) * 20
+    np.testing.assert_allclose(online_softmax(z, 4), snb.softmax(z, axis=-1), rtol=1e-12)
+
+
+@pytest.mark.parametrize("big", [1e4, 700.0, 1e300])
+def test_extreme_logits_no_warning(big):
+    z = np.array([[big, -big, 0.0, big / 2], [-big, -big, -big, -big + 1]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p = online_softmax(z, 1)
+        ref = snb.softmax(z)
+    np.testing.assert_allclose(p, ref, rtol=1e-12, atol=1e-300)
+    assert np.all(np.isfinite(p))
+
+
+def test_input_not_modified():
+    z = np.array([3.0, 1.0, 2.0])
+    before = z.copy()
+    online_softmax(z, 2)
+    np.testing.assert_array_equal(z, before)
+
+
+# --------------------------------------------------------------------------- online_softmax: properties
+@given(z=logit_matrices(max_rows=5, max_k=20, bound=300.0), block_size=st.integers(1, 25))
+def test_matches_softmax_2d(z, block_size):
+    np.testing.assert_allclose(online_softmax(z, block_size), snb.softmax(z), rtol=1e-12, atol=1e-300)
+
+
+@given(z=logits(max_k=30, bound=1e4), block_size=st.integers(1, 35))
+def test_matches_softmax_1d_rows_sum_to_one(z, block_size):
+    p = online_softmax(z, block_size)
+    np.testing.assert_allclose(p, snb.softmax(z), rtol=1e-12, atol=1e-300)
+    assert abs(p.sum() - 1.0) < 1e-13
+
+
+@given(z=hnp.arrays(np.float64, st.integers(1, 15),
+                    elements=st.one_of(st.just(-np.inf), st.floats(-50, 50))),
+       block_size=st.integers(1, 6))
+def test_masked_rows_match_softmax(z, block_size):
+    if np.all(np.isneginf(z)):
+        with pytest.raises(ValueError, match="every entry is -inf"):
+            online_softmax(z, block_size)
+    else:
+        np.testing.assert_allclose(online_softmax(z, block_size), snb.softmax(z), rtol=1e-12, atol=1e-300)
+
+
+# --------------------------------------------------------------------------- online_softmax: bad input
+@pytest.mark.parametrize("block_size", [0, -3, 1.5, True, "4", None])
+def test_bad_block_size(block_size):
+    with pytest.raises(ValueError, match="block_size must be an integer >= 1"):
+        online_softmax([1.0, 2.0], block_size)
+
+
+@pytest.mark.parametrize("z, match", [
+    (np.empty((2, 0)), "empty class axis"),
+    (np.float64(1.0), "at least one dimension"),
+    ([[1.0, 2.0], [NEG_INF, NEG_INF]], "every entry is -inf"),
+    ([1.0, np.nan, 2.0], "NaN"),
+    ([1.0, np.inf], r"\+inf"),
+    ([1.0 + 2.0j], "real-valued"),
+])
+def test_bad_input(z, match):
+    with pytest.raises(ValueError, match=match):
+        online_softmax(z, 1)
+
+
+# --------------------------------------------------------------------------- SoftmaxAccumulator
+def test_accumulator_reference_logsumexp():
+    acc = SoftmaxAccumulator().update([1.0, 2.0]).update([3.0])
+    exact = float(mpmath.log(mpmath.e + mpmath.e ** 2 + mpmath.e ** 3))
+    assert float(acc.logsumexp) == pytest.approx(exact, rel=1e-15)
+    assert float(acc.m) == 3.0
+    assert float(acc.d) == pytest.approx(math.exp(-2) + math.exp(-1) + 1, rel=1e-15)
+
+
+def test_update_returns_self_and_empty_block_is_noop():
+    acc = SoftmaxAccumulator()
+    assert acc.update([1.0]) is acc
+    before = (float(acc.m), float(acc.d))
+    acc.update(np.empty(0))
+    assert (float(acc.m), float(acc.d)) == before
+
+
+def test_fresh_accumulator_is_empty_sum():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert SoftmaxAccumulator().logsumexp == NEG_INF
+        assert SoftmaxAccumulator().update([NEG_INF, NEG_INF]).logsumexp == NEG_INF
+    with pytest.raises(ValueError, match="every entry is -inf"):
+        SoftmaxAccumulator().update([NEG_INF]).normalise([NEG_INF])
+
+
+def test_merge_with_empty_is_identity_and_inputs_untouched():
+    a = SoftmaxAccumulator().update([[1.0, 5.0], [-2.0, 0.5]])
+    a_m, a_d = a.m.copy(), a.d.copy()
+    for merged in (a.merge(SoftmaxAccumulator()), SoftmaxAccumulator().merge(a)):
+        np.testing.assert_array_equal(merged.m, a_m)
+        np.testing.assert_array_equal(merged.d, a_d)
+    np.testing.assert_array_equal(a.m, a_m)
+    np.testing.assert_array_equal(a.d, a_d)
+
+
+def test_merge_handles_rows_masked_in_one_part():
+    left = SoftmaxAccumulator().update([[NEG_INF, NEG_INF], [1.0, 2.0]])
+    right = SoftmaxAccumulator().update([[0.0, 3.0], [NEG_INF, NEG_INF]])
+    z = np.array([[NEG_INF, NEG_INF, 0.0, 3.0], [1.0, 2.0, NEG_INF, NEG_INF]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        acc = left.merge(right)
+    np.testing.assert_allclose(acc.logsumexp, snb.logsumexp(z), rtol=1e-15)
+    np.testing.assert_allclose(acc.normalise(z), snb.softmax(z), rtol=1e-15)
+
+
+def _chunks(draw, k):
+    cuts = sorted(draw(st.lists(st.integers(0, k), max_size=6)))
+    bounds = [0, *cuts, k]
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+@st.composite
+def chunked_logits(draw):
+    z = draw(logit_matrices(max_rows=4, max_k=16, bound=500.0))
+    mask = draw(hnp.arrays(np.bool_, z.shape))
+    mask[:, 0] = False  # keep every row defined
+    z = np.where(mask, NEG_INF, z)
+    chunks = _chunks(draw, z.shape[1])
+    order = draw(st.permutations(range(len(chunks))))
+    return z, chunks, order
+
+
+@given(chunked_logits(), st.randoms(use_true_random=False))
+def test_chunks_merged_in_any_order_match_logsumexp_and_softmax(case, rnd):
+    z, chunks, order = case
+    parts = [SoftmaxAccumulator().update(z[:, chunks[i]]) for i in order]
+    while len(parts) > 1:  # reduce pairs in a random tree shape
+        i = rnd.randrange(len(parts) - 1)
+        parts[i:i + 2] = [parts[i].merge(parts[i + 1])]
+    acc = parts[0]
+    np.testing.assert_allclose(acc.logsumexp, snb.logsumexp(z, axis=-1), rtol=1e-14, atol=1e-14)
+    p = np.concatenate([acc.normalise(z[:, c]) for c in chunks], axis=-1)
+    np.testing.assert_allclose(p, snb.softmax(z), rtol=1e-12, atol=1e-300)
+
+
+@given(z=logits(min_k=3, max_k=20, bound=300.0), data=st.data())
+def test_merge_commutative_exactly_and_associative_to_rounding(z, data):
+    i, j = sorted(data.draw(st.tuples(st.integers(1, len(z) - 1), st.integers(1, len(z) - 1))))
+    a, b, c = (SoftmaxAccumulator().update(part) for part in (z[:i], z[i:j], z[j:]))
+    ab, ba = a.merge(b), b.merge(a)
+    assert (ab.m, ab.d) == (ba.m, ba.d)
+    left, right = ab.merge(c), a.merge(b.merge(c))
+    assert float(left.logsumexp) == pytest.approx(float(right.logsumexp), rel=1e-14, abs=1e-14)
+    assert float(left.logsumexp) == pytest.approx(logsumexp_mp(z), rel=1e-13, abs=1e-13)
+
+
+def test_update_equals_merge_of_parts():
+    z = np.array([[0.3, 8.0, -2.0, 4.0, 9.5]])
+    whole = SoftmaxAccumulator().update(z)
+    pieces = SoftmaxAccumulator().update(z[:, :2]).merge(SoftmaxAccumulator().update(z[:, 2:]))
+    np.testing.assert_allclose(pieces.d, whole.d, rtol=1e-15)
+    np.testing.assert_array_equal(pieces.m, whole.m)
+
+
+@pytest.mark.parametrize("block, match", [
+    ([1.0, np.nan], "block contains NaN"),
+    ([np.inf, 1.0], r"block contains \+inf"),
+    (3.0, "at least one dimension"),
+])
+def test_accumulator_bad_block(block, match):
+    with pytest.raises(ValueError, match=match):
+        SoftmaxAccumulator().update(block)
+
+
+def test_accumulator_rejects_mismatched_rows():
+    acc = SoftmaxAccumulator().update(np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="leading axes must match"):
+        acc.update(np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="leading axes must match"):
+        acc.merge(SoftmaxAccumulator().update(np.zeros(4)))
+    with pytest.raises(ValueError, match="leading axes must match"):
+        acc.normalise(np.zeros(2))
+    with pytest.raises(ValueError, match="other must be a SoftmaxAccumulator"):
+        acc.merge((0.0, 1.0))
+
+
+# --------------------------------------------------------------------------- attention
+def test_attention_reference_cases():
+    v = np.array([[1.0, 0.0], [0.0, 2.0], [4.0, 4.0]])
+    # Identical keys: every score is equal, so the output is the mean of V.
+    k_same = np.ones((3, 4))
+    q = np.random.default_rng(0).normal(size=(2, 4))
+    for f in (attention, lambda Q, K, V: tiled_attention(Q, K, V, block_size=2)):
+        np.testing.assert_allclose(f(q, k_same, v), np.tile(v.mean(axis=0), (2, 1)), rtol=1e-14)
+    # One dominant score (1e4 / sqrt(1) apart): the output is that row of V.
+    q1 = np.array([[1.0]])
+    k1 = np.array([[-1e4], [0.0], [1e4]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(attention(q1, k1, v), [[4.0, 4.0]])
+        np.testing.assert_array_equal(tiled_attention(q1, k1, v, block_size=1), [[4.0, 4.0]])
+
+
+def test_attention_hand_computed():
+    # d_k = 4, so scores are q.k / 2: [0, 1, 2] for the single query.
+    q = np.array([[2.0, 0.0, 0.0, 0.0]])
+    k = np.array([[0.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0], [2.0, 0.0, 0.0, 0.0]])
+    v = np.array([[1.0], [10.0], [100.0]])
+    w = np.exp([0.0, 1.0, 2.0]) / np.exp([0.0, 1.0, 2.0]).sum()
+    expected = [[w @ v[:, 0]]]
+    np.testing.assert_allclose(attention(q, k, v), expected, rtol=1e-15)
+    np.testing.assert_allclose(tiled_attention(q, k, v, 2), expected, rtol=1e-14)
+
+
+@st.composite
+def qkv(draw):
+    batch = draw(st.sampled_from([(), (2,), (2, 3)]))
+    nq, nk, dk, dv = (draw(st.integers(1, n)) for n in (5, 17, 6, 4))
+    scale = draw(st.sampled_from([0.1, 1.0, 30.0]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    return (rng.normal(size=(*batch, nq, dk)) * scale, rng.normal(size=(*batch, nk, dk)) * scale,
+            rng.normal(size=(*batch, nk, dv)))
+
+
+@given(qkv(), st.integers(1, 20))
+def test_tiled_attention_matches_direct(args, block_size):
+    q, k, v = args
+    direct = attention(q, k, v)
+    assert direct.shape == (*q.shape[:-1], v.shape[-1])
+    np.testing.assert_allclose(tiled_attention(q, k, v, block_size), direct, rtol=1e-11, atol=1e-12)
+
+
+def test_tiled_attention_broadcasts_shared_keys():
+    rng = np.random.default_rng(5)
+    q, k, v = rng.normal(size=(3, 4, 2)), rng.normal(size=(7, 2)), rng.normal(size=(7, 3))
+    out = tiled_attention(q, k, v, 3)
+    for b in range(3):
+        np.testing.assert_allclose(out[b], attention(q[b], k, v), rtol=1e-13)
+
+
+@pytest.mark.parametrize("shapes, match", [
+    (((2, 3), (4, 2), (4, 1)), "same feature size"),
+    (((2, 3), (4, 3), (5, 1)), "same number of keys"),
+    (((2, 3), (0, 3), (0, 1)), "at least one key"),
+    (((3,), (4, 3), (4, 1)), "Q must have at least 2 dimensions"),
+])
+def test_attention_bad_shapes(shapes, match):
+    q, k, v = (np.ones(s) for s in shapes)
+    for f in (attention, tiled_attention):
+        with pytest.raises(ValueError, match=match):
+            f(q, k, v)
+
+
+def test_attention_bad_values_and_block_size():
+    q, k, v = np.ones((2, 3)), np.ones((4, 3)), np.ones((4, 1))
+    k_bad = k.copy()
+    k_bad[1, 1] = np.nan
+    with pytest.raises(ValueError, match="K must contain only finite numbers"):
+        tiled_attention(q, k_bad, v)
+    with pytest.raises(ValueError, match="V must contain only finite numbers"):
+        attention(q, k, np.full((4, 1), np.inf))
+    with pytest.raises(ValueError, match="block_size must be an integer >= 1"):
+        tiled_attention(q, k, v, block_size=0)

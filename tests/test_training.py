@@ -1,0 +1,174 @@
+"""Tests of softmax_nb.training (data split, softmax regression, MLP)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from softmax_nb import (
+    DigitsSplit,
+    MLPModel,
+    SoftmaxRegressionModel,
+    cross_entropy,
+    expected_calibration_error,
+    fit_temperature,
+    load_digits_split,
+    predict_logits,
+    softmax,
+    train_mlp,
+    train_softmax_regression,
+)
+
+pytest.importorskip("sklearn")
+
+
+@pytest.fixture(scope="module")
+def digits() -> DigitsSplit:
+    return load_digits_split(seed=0)
+
+
+def accuracy(model, X, y) -> float:
+    return float(np.mean(predict_logits(model, X).argmax(axis=1) == y))
+
+
+def test_split_shapes_scaling_and_stratification(digits):
+    assert [a.shape[0] for a in digits] == [1077, 1077, 360, 360, 360, 360]
+    assert digits.X_train.shape[1] == 64
+    for X in (digits.X_train, digits.X_val, digits.X_test):
+        assert X.dtype == np.float64 and X.min() >= 0.0 and X.max() <= 1.0
+    counts = [np.bincount(y, minlength=10) for y in (digits.y_train, digits.y_val, digits.y_test)]
+    assert all(c.min() >= 0.09 * c.sum() and c.max() <= 0.11 * c.sum() for c in counts)  # ~10% each
+    again = load_digits_split(seed=0)
+    for a, b in zip(digits, again):
+        np.testing.assert_array_equal(a, b)
+    other = load_digits_split(seed=1)
+    assert not np.array_equal(digits.y_test, other.y_test)
+
+
+def test_noisy_split_is_deterministic():
+    a = load_digits_split(seed=0, noise=0.3)
+    b = load_digits_split(seed=0, noise=0.3)
+    np.testing.assert_array_equal(a.X_train, b.X_train)
+    np.testing.assert_array_equal(a.y_train, load_digits_split(seed=0).y_train)  # same split, noisier pixels
+
+
+def test_softmax_regression_matches_sklearn(digits):
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
+
+    model = train_softmax_regression(digits.X_train, digits.y_train, 10, X_val=digits.X_val, y_val=digits.y_val)
+    assert isinstance(model, SoftmaxRegressionModel)
+    assert model.W.shape == (64, 10) and model.b.shape == (10,)
+    ours = accuracy(model, digits.X_test, digits.y_test)
+    with threadpool_limits(limits=1):  # a tiny problem: threads only slow it down
+        ref = LogisticRegression(max_iter=5000).fit(digits.X_train, digits.y_train).score(digits.X_test,
+                                                                                           digits.y_test)
+    assert abs(ours - ref) <= 0.02
+    h = model.history
+    assert len(h.train_loss) == len(h.val_acc) == 100
+    assert h.train_loss[-1] < h.train_loss[0]
+    assert h.val_acc[-1] > 0.9
+    np.testing.assert_allclose(h.train_nll[-1], cross_entropy(predict_logits(model, digits.X_train), digits.y_train))
+
+
+def test_gradient_descent_decreases_loss_without_momentum(digits):
+    model = train_softmax_regression(digits.X_train, digits.y_train, 10, epochs=15, lr=0.2, momentum=0.0,
+                                     weight_decay=0.0)
+    assert np.all(np.diff(model.history.train_loss) < 0)
+    assert np.isnan(model.history.val_loss).all()  # no validation set given
+
+
+def test_training_is_deterministic(digits):
+    kw = dict(num_classes=10, epochs=3)
+    a = train_mlp(digits.X_train, digits.y_train, seed=7, **kw)
+    b = train_mlp(digits.X_train, digits.y_train, seed=7, **kw)
+    c = train_mlp(digits.X_train, digits.y_train, seed=8, **kw)
+    np.testing.assert_array_equal(a.W1, b.W1)
+    np.testing.assert_array_equal(a.history.train_loss, b.history.train_loss)
+    assert not np.array_equal(a.W1, c.W1)
+    r1 = train_softmax_regression(digits.X_train, digits.y_train, 10, epochs=3, seed=1)
+    r2 = train_softmax_regression(digits.X_train, digits.y_train, 10, epochs=3, seed=1)
+    np.testing.assert_array_equal(r1.W, r2.W)
+
+
+@pytest.mark.parametrize("kw", [dict(label_smoothing=0.1), dict(loss="focal", gamma=2.0), dict(weight_decay=1e-3)])
+def test_softmax_regression_variants_train(digits, kw):
+    model = train_softmax_regression(digits.X_train, digits.y_train, 10, epochs=20, X_val=digits.X_val,
+                                     y_val=digits.y_val, **kw)
+    assert model.history.val_acc[-1] > 0.9
+
+
+def test_label_smoothing_lowers_confidence(digits):
+    plain = train_softmax_regression(digits.X_train, digits.y_train, 10, epochs=30, weight_decay=0.0)
+    smooth = train_softmax_regression(digits.X_train, digits.y_train, 10, epochs=30, weight_decay=0.0,
+                                      label_smoothing=0.2)
+    conf = [softmax(predict_logits(m, digits.X_test)).max(axis=1).mean() for m in (plain, smooth)]
+    assert conf[1] < conf[0]
+
+
+def test_mlp_backprop_matches_finite_differences():
+    """One SGD step with lr = h along a single parameter recovers the analytic gradient."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(12, 5))
+    y = rng.integers(0, 3, size=12)
+    for activation in ("tanh", "relu"):
+        base = train_mlp(X, y, 3, hidden=4, activation=activation, epochs=1, lr=1e-3, batch_size=12, momentum=0.0)
+        # The first (and only) step used the full batch: W_after = W0 - lr * grad. Recover W0 from the seed.
+        init = np.random.default_rng(0)
+        scale = (2.0 / 5) ** 0.5 if activation == "relu" else (2.0 / 9) ** 0.5
+        W1_0 = init.normal(0.0, scale, (5, 4))
+        scale2 = (2.0 / 4) ** 0.5 if activation == "relu" else (2.0 / 7) ** 0.5
+        W2_0 = init.normal(0.0, scale2, (4, 3))
+        grad_W1 = (W1_0 - base.W1) / 1e-3
+
+        def loss(W1):
+            h = np.tanh(X @ W1) if activation == "tanh" else np.maximum(X @ W1, 0)
+            return float(cross_entropy(h @ W2_0, y))
+
+        num = np.zeros_like(W1_0)
+        for idx in np.ndindex(W1_0.shape):
+            e = np.zeros_like(W1_0)
+            e[idx] = 1e-6
+            num[idx] = (loss(W1_0 + e) - loss(W1_0 - e)) / 2e-6
+        np.testing.assert_allclose(grad_W1, num, rtol=1e-5, atol=1e-8)
+
+
+def test_overconfident_mlp_is_fixed_by_temperature_scaling():
+    d = load_digits_split(seed=0, noise=0.3)
+    mlp = train_mlp(d.X_train, d.y_train, 10)
+    assert isinstance(mlp, MLPModel)
+    assert mlp.history.train_acc[-1] == 1.0  # memorised the training set
+    z_val, z_test = predict_logits(mlp, d.X_val), predict_logits(mlp, d.X_test)
+    t = fit_temperature(z_val, d.y_val)
+    assert t > 1.5  # over-confident
+    before = expected_calibration_error(softmax(z_test), d.y_test)
+    after = expected_calibration_error(softmax(z_test / t), d.y_test)
+    assert before > 0.08 and after < 0.6 * before
+    assert cross_entropy(z_test / t, d.y_test) < cross_entropy(z_test, d.y_test)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda d: train_softmax_regression(d.X_train, d.y_train, 10, epochs=0), "epochs must be an integer >= 1"),
+    (lambda d: train_softmax_regression(d.X_train, d.y_train, 10, lr=0.0), "lr must be a finite number > 0"),
+    (lambda d: train_softmax_regression(d.X_train, d.y_train, 10, batch_size=0), "batch_size must be an integer"),
+    (lambda d: train_softmax_regression(d.X_train, d.y_train, 5), r"y must be in \[0, 5\)"),
+    (lambda d: train_softmax_regression(d.X_train, d.y_train[:-1], 10), r"y must have shape"),
+    (lambda d: train_softmax_regression(d.X_train, d.y_train, 10, loss="hinge"), "loss must be one of"),
+    (lambda d: train_softmax_regression(d.X_train, d.y_train, 10, loss="focal", label_smoothing=0.1),
+     "label_smoothing must be 0 with loss='focal'"),
+    (lambda d: train_softmax_regression(d.X_train, d.y_train, 10, label_smoothing=2.0), "label_smoothing must be in"),
+    (lambda d: train_softmax_regression(d.X_train, d.y_train, 10, weight_decay=-1), "weight_decay must be"),
+    (lambda d: train_softmax_regression(d.X_train, d.y_train, 10, momentum=1.0), r"momentum must be in \[0, 1\)"),
+    (lambda d: train_softmax_regression(d.X_train, d.y_train, 10, X_val=d.X_val), "X_val and y_val must be given"),
+    (lambda d: train_softmax_regression(d.X_train, d.y_train, 10, X_val=d.X_val[:, :5], y_val=d.y_val),
+     "X_val must have 64 features"),
+    (lambda d: train_mlp(d.X_train, d.y_train, 10, activation="gelu"), "activation must be one of"),
+    (lambda d: train_mlp(d.X_train, d.y_train, 10, hidden=0), "hidden must be an integer >= 1"),
+    (lambda d: train_mlp(np.full((2, 3), np.nan), [0, 1], 2), "X must .*finite"),
+    (lambda d: load_digits_split(val_size=0.6, test_size=0.5), "val_size \\+ test_size must be < 1"),
+    (lambda d: load_digits_split(test_size=1.0), r"test_size must be in \(0, 1\)"),
+    (lambda d: load_digits_split(noise=-0.1), "noise must be a finite number >= 0"),
+])
+def test_bad_input_raises(digits, call, match):
+    with pytest.raises(ValueError, match=match):
+        call(digits)
