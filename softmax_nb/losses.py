@@ -132,15 +132,15 @@ def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = -1, label_sm
     r"""Softmax cross-entropy, as :func:`torch.nn.functional.cross_entropy`.
 
     With :math:`\log p = \operatorname{log\_softmax}(z)` and label smoothing
-    :math:`\varepsilon`, the smoothed target puts :math:`\varepsilon/K` on every
+    :math:`\alpha`, the smoothed target puts :math:`\alpha/K` on every
     class (the true one included):
 
     .. math::
 
-        \tilde y = (1 - \varepsilon)\, y + \frac{\varepsilon}{K}, \qquad
+        \tilde y = (1 - \alpha)\, y + \frac{\alpha}{K}, \qquad
         \ell = -\sum_{k=1}^{K} \tilde y_k \log p_k .
 
-    For a label :math:`c` and :math:`\varepsilon = 0` this is
+    For a label :math:`c` and :math:`\alpha = 0` this is
     :math:`-\log p_c = \operatorname{LSE}(z) - z_c`.
 
     Parameters
@@ -156,7 +156,7 @@ def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = -1, label_sm
     axis : int, default -1
         The class axis of ``logits`` (and of probability targets).
     label_smoothing : float, default 0.0
-        :math:`\varepsilon \in [0, 1]`.
+        :math:`\alpha \in [0, 1]`.
     reduction : {'mean', 'sum', 'none'}, default 'mean'
         ``'mean'`` divides the sum by the number of samples (the number of
         elements of the unreduced loss); ``'none'`` returns it unreduced.
@@ -210,7 +210,7 @@ def cross_entropy_grad(logits: ArrayLike, target: ArrayLike, label_smoothing: fl
     .. math::
 
         \frac{\partial \ell}{\partial z} = \frac{1}{N}\big(\operatorname{softmax}(z) - \tilde y\big),
-        \qquad \tilde y = (1 - \varepsilon)\, y + \frac{\varepsilon}{K},
+        \qquad \tilde y = (1 - \alpha)\, y + \frac{\alpha}{K},
 
     where :math:`N` is the number of samples for ``reduction='mean'`` and
     :math:`N = 1` for ``'sum'``. For ``'none'`` each sample's row is the
@@ -223,7 +223,7 @@ def cross_entropy_grad(logits: ArrayLike, target: ArrayLike, label_smoothing: fl
     target : array_like
         Labels of shape ``(...)`` or probabilities of shape ``(..., K)``.
     label_smoothing : float, default 0.0
-        :math:`\varepsilon \in [0, 1]`.
+        :math:`\alpha \in [0, 1]`.
     reduction : {'mean', 'sum', 'none'}, default 'mean'
 
     Returns
@@ -357,7 +357,7 @@ def focal_loss(logits: ArrayLike, target: ArrayLike, gamma: float = 2.0, alpha: 
     loss = -(one_minus**g) * logp_t
     if alpha_t is not None:
         loss = alpha_t * loss
-    return _reduce(loss, reduction)
+    return _reduce(loss + 0.0, reduction)  # + 0.0 turns -0.0 (at p_t = 1) into 0.0
 
 
 def focal_loss_grad(logits: ArrayLike, target: ArrayLike, gamma: float = 2.0, alpha: ArrayLike | None = None,
@@ -402,7 +402,7 @@ def focal_loss_grad(logits: ArrayLike, target: ArrayLike, gamma: float = 2.0, al
     factor = one_minus ** g * (g * ratio - 1.0)
     if alpha_t is not None:
         factor = alpha_t * factor
-    grad = factor[..., None] * (one_hot(labels, p.shape[-1]) - p)
+    grad = factor[..., None] * (one_hot(labels, p.shape[-1]) - p) + 0.0  # no -0.0 entries
     if reduction == "mean":
         grad /= max(1, labels.size)
     return grad

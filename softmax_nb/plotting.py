@@ -142,7 +142,9 @@ def plot_reliability(ax, curve, label: str | None = None, color: str | None = No
     bars = ax.bar(left, acc, width=width, align="edge", color=color or PALETTE[0], edgecolor="white",
                   label=label or "accuracy")
     if show_gap:
-        ax.bar(left, conf - acc, bottom=acc, width=width, align="edge", color=PALETTE[3], alpha=0.35,
+        # Outline + hatch only: where accuracy exceeds confidence the gap bar
+        # lies over the accuracy bar, and a filled bar would darken it.
+        ax.bar(left, conf - acc, bottom=acc, width=width, align="edge", fill=False,
                edgecolor=PALETTE[3], hatch="//", label="gap to confidence")
     ax.plot([0, 1], [0, 1], ls="--", color="0.4", lw=1, label="perfect calibration")
     ax.set_xlim(0, 1)

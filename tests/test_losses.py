@@ -490,3 +490,12 @@ def test_torchvision_parity_sigmoid_focal_loss():
                                      reduction=reduction).numpy()
         np.testing.assert_allclose(sigmoid_focal_loss(x, y, alpha=alpha, gamma=gamma, reduction=reduction), ref,
                                    rtol=1e-8, atol=1e-12)
+
+
+def test_focal_loss_at_certainty_is_positive_zero():
+    # p_t = 1 exactly: the loss and its gradient are +0.0, never -0.0.
+    z, t = np.array([[0.0, -np.inf]]), np.array([0])
+    loss = focal_loss(z, t, reduction="none")
+    grad = focal_loss_grad(z, t)
+    assert loss[0] == 0.0 and not np.signbit(loss[0])
+    assert not np.any(np.signbit(grad))
