@@ -2,7 +2,7 @@ r"""Entropy and Kullback-Leibler divergence of discrete distributions.
 
 Logarithms are natural (results in nats) and :math:`0 \log 0 = 0`, the limit
 of :math:`p \log p` as :math:`p \to 0`. Together with
-:func:`softmax_nb.cross_entropy` they satisfy
+:func:`~softmax_nb.losses.cross_entropy` they satisfy
 :math:`H(y, p) = H(y) + \mathrm{KL}(y \,\|\, p)`.
 """
 

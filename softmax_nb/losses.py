@@ -1,4 +1,4 @@
-r"""Classification losses built on :func:`~softmax_nb.log_softmax`, and their gradients.
+r"""Classification losses built on :func:`~softmax_nb.core.log_softmax`, and their gradients.
 
 Every loss is computed from log-probabilities (``log_softmax`` or the
 log-sigmoid identity), never as ``log(softmax(z))``, so it stays finite for

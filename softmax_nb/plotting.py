@@ -121,8 +121,8 @@ def plot_reliability(ax, curve, label: str | None = None, color: str | None = No
     ----------
     ax : matplotlib.axes.Axes
         Where to draw.
-    curve : softmax_nb.ReliabilityCurve
-        The output of :func:`softmax_nb.reliability_curve`.
+    curve : ReliabilityCurve
+        The output of :func:`~softmax_nb.calibration.reliability_curve`.
     label : str, optional
         Legend label of the accuracy bars.
     color : str, optional

@@ -13,9 +13,9 @@ momentum on the mean loss of a batch,
     v \leftarrow \mu v - \eta\,(\nabla_\theta \ell + \lambda W), \qquad
     \theta \leftarrow \theta + v,
 
-where :math:`\ell` is :func:`~softmax_nb.cross_entropy` (optionally
-label-smoothed) or :func:`~softmax_nb.focal_loss`, whose logit gradients come
-from :func:`~softmax_nb.cross_entropy_grad` / :func:`~softmax_nb.focal_loss_grad`,
+where :math:`\ell` is :func:`~softmax_nb.losses.cross_entropy` (optionally
+label-smoothed) or :func:`~softmax_nb.losses.focal_loss`, whose logit gradients come
+from :func:`~softmax_nb.losses.cross_entropy_grad` / :func:`~softmax_nb.losses.focal_loss_grad`,
 and :math:`\lambda` is the weight decay (applied to weight matrices, not
 biases).
 """
@@ -302,8 +302,8 @@ def train_softmax_regression(X: ArrayLike, y: ArrayLike, num_classes: int | None
     The gradient of the mean batch loss is
     :math:`\nabla_W = X^\top G`, :math:`\nabla_b = \sum_i G_i` with
     :math:`G = \partial \ell / \partial z` from
-    :func:`~softmax_nb.cross_entropy_grad` (:math:`(p - \tilde y)/n`) or
-    :func:`~softmax_nb.focal_loss_grad`. Weights start at 0 (the problem is
+    :func:`~softmax_nb.losses.cross_entropy_grad` (:math:`(p - \tilde y)/n`) or
+    :func:`~softmax_nb.losses.focal_loss_grad`. Weights start at 0 (the problem is
     convex); ``seed`` drives the shuffling.
 
     Parameters
@@ -322,10 +322,10 @@ def train_softmax_regression(X: ArrayLike, y: ArrayLike, num_classes: int | None
         L2 coefficient :math:`\lambda` on ``W`` (gradient :math:`\lambda W`).
     seed : int, default 0
     label_smoothing : float, default 0.0
-        :math:`\varepsilon` of :func:`~softmax_nb.cross_entropy` (``loss='ce'`` only).
+        :math:`\alpha` of :func:`~softmax_nb.losses.cross_entropy` (``loss='ce'`` only).
     loss : {'ce', 'focal'}, default 'ce'
     gamma : float, default 2.0
-        :math:`\gamma` of :func:`~softmax_nb.focal_loss` (``loss='focal'`` only).
+        :math:`\gamma` of :func:`~softmax_nb.losses.focal_loss` (``loss='focal'`` only).
     X_val, y_val : array_like, optional
         A validation set, evaluated after every epoch.
     momentum : float, default 0.9
