@@ -58,10 +58,7 @@ def check_temperature(temperature: Any) -> float:
 
 def check_max(m: NDArray[np.floating], name: str = "z") -> None:
     """Reject slices whose maximum makes softmax undefined (all -inf, +inf, NaN)."""
-    if np.isnan(m).any():
-        raise ValueError(f"{name} contains NaN; softmax is undefined there")
-    if np.isposinf(m).any():
-        raise ValueError(f"{name} contains +inf; softmax is undefined there (use a large finite logit instead)")
+    check_no_nan_or_posinf(m, name)
     if np.isneginf(m).any():
         raise ValueError(f"{name} has a slice along the class axis where every entry is -inf; "
                          "softmax is undefined there (at least one class must be unmasked)")
@@ -208,3 +205,13 @@ def check_generator(rng: Any, name: str = "rng") -> np.random.Generator:
         raise ValueError(f"{name} must be a numpy.random.Generator such as np.random.default_rng(seed), "
                          f"got {type(rng).__name__}")
     return rng
+
+
+def check_matrix_and_labels(arr: NDArray[np.floating], labels: ArrayLike, name: str) -> NDArray[np.intp]:
+    """Check a non-empty ``(N, K)`` array and ``(N,)`` labels in ``[0, K)``; return the labels."""
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} must be a non-empty 2-D array of shape (N, K), got shape {arr.shape}")
+    y = np.asarray(labels)
+    if y.shape != (arr.shape[0],):
+        raise ValueError(f"labels must have shape (N,) = ({arr.shape[0]},) to match {name}, got shape {y.shape}")
+    return check_labels(y, arr.shape[1])

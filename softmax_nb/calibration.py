@@ -19,7 +19,7 @@ from ._checks import (
     as_float_array,
     check_bounds,
     check_finite,
-    check_labels,
+    check_matrix_and_labels,
     check_positive_int,
     check_probabilities,
 )
@@ -47,13 +47,8 @@ class ReliabilityCurve(NamedTuple):
 def _confidences(probs: ArrayLike, labels: ArrayLike) -> tuple[NDArray[np.floating], NDArray[np.bool_]]:
     """Validate ``(N, K)`` probabilities and ``(N,)`` labels; return confidences and correctness."""
     p = as_float_array(probs, "probs")
-    if p.ndim != 2 or p.shape[1] == 0:
-        raise ValueError(f"probs must be a 2-D array of shape (N, K) with K >= 1, got shape {p.shape}")
+    y = check_matrix_and_labels(p, labels, "probs")
     check_probabilities(p, "probs")
-    y = np.asarray(labels)
-    if y.shape != (p.shape[0],):
-        raise ValueError(f"labels must have shape (N,) = ({p.shape[0]},) to match probs, got shape {y.shape}")
-    y = check_labels(y, p.shape[1])
     return p.max(axis=1), p.argmax(axis=1) == y
 
 
@@ -174,13 +169,8 @@ def fit_temperature(logits: ArrayLike, labels: ArrayLike, bounds: tuple[float, f
 
     low, high = check_bounds(bounds)
     z = as_float_array(logits, "logits")
-    if z.ndim != 2 or z.shape[0] == 0 or z.shape[1] == 0:
-        raise ValueError(f"logits must be a non-empty 2-D array of shape (N, K), got shape {z.shape}")
+    y = check_matrix_and_labels(z, labels, "logits")
     check_finite(z, "logits")
-    y = np.asarray(labels)
-    if y.shape != (z.shape[0],):
-        raise ValueError(f"labels must have shape (N,) = ({z.shape[0]},) to match logits, got shape {y.shape}")
-    y = check_labels(y, z.shape[1])
 
     def nll(log_t: float) -> float:
         return float(cross_entropy(z * np.exp(-log_t), y))

@@ -143,7 +143,7 @@ def test_fit_temperature_matches_scipy_reference_nll():
     (lambda: expected_calibration_error([[0.5, 0.5]], [0], n_bins=0), "n_bins must be an integer >= 1"),
     (lambda: expected_calibration_error([[0.5, 0.5]], [2]), r"labels must be in \[0, 2\)"),
     (lambda: expected_calibration_error([[0.5, 0.5]], [0, 1]), r"labels must have shape \(N,\)"),
-    (lambda: expected_calibration_error([0.5, 0.5], [0]), r"probs must be a 2-D array"),
+    (lambda: expected_calibration_error([0.5, 0.5], [0]), r"probs must be a non-empty 2-D array"),
     (lambda: expected_calibration_error([[1.5, -0.5]], [0]), r"probs must contain probabilities in \[0, 1\]"),
     (lambda: expected_calibration_error([[np.nan, 0.5]], [0]), "probs must contain finite"),
     (lambda: reliability_curve([[0.5, 0.5]], [0], n_bins=2.5), "n_bins must be an integer >= 1"),
