@@ -201,22 +201,25 @@ def _check_data(X: ArrayLike, y: ArrayLike, num_classes: int | None, name: str =
 class _Objective:
     """The data loss and its logit gradient for ``loss='ce'`` or ``'focal'``."""
 
-    def __init__(self, loss: str, label_smoothing: float, gamma: float) -> None:
+    def __init__(self, loss: str, label_smoothing: float, gamma: float, focal_alpha: ArrayLike | None = None) -> None:
         self.loss = check_choice(loss, ("ce", "focal"), "loss")
         self.eps = check_unit_interval(label_smoothing, "label_smoothing")
         self.gamma = check_nonnegative(gamma, "gamma")
+        self.alpha = focal_alpha  # validated by focal_loss against K on first use
         if self.loss == "focal" and self.eps > 0:
             raise ValueError("label_smoothing must be 0 with loss='focal' (focal_loss has no smoothing)")
+        if self.loss == "ce" and focal_alpha is not None:
+            raise ValueError("focal_alpha is only used with loss='focal'")
 
     def value(self, z: Array, y: NDArray) -> float:
         if self.loss == "ce":
             return float(cross_entropy(z, y, label_smoothing=self.eps))
-        return float(focal_loss(z, y, gamma=self.gamma))
+        return float(focal_loss(z, y, gamma=self.gamma, alpha=self.alpha))
 
     def grad(self, z: Array, y: NDArray) -> Array:
         if self.loss == "ce":
             return cross_entropy_grad(z, y, label_smoothing=self.eps)
-        return focal_loss_grad(z, y, gamma=self.gamma)
+        return focal_loss_grad(z, y, gamma=self.gamma, alpha=self.alpha)
 
 
 def _single_threaded_blas() -> contextlib.AbstractContextManager:
@@ -296,7 +299,7 @@ def train_softmax_regression(X: ArrayLike, y: ArrayLike, num_classes: int | None
                              lr: float = 0.5, batch_size: int = 64, weight_decay: float = 1e-4, seed: int = 0,
                              label_smoothing: float = 0.0, loss: str = "ce", gamma: float = 2.0,
                              X_val: ArrayLike | None = None, y_val: ArrayLike | None = None,
-                             momentum: float = 0.9) -> SoftmaxRegressionModel:
+                             momentum: float = 0.9, focal_alpha: ArrayLike | None = None) -> SoftmaxRegressionModel:
     r"""Fit multinomial logistic regression :math:`p = \operatorname{softmax}(XW + b)` by mini-batch SGD.
 
     The gradient of the mean batch loss is
@@ -330,6 +333,9 @@ def train_softmax_regression(X: ArrayLike, y: ArrayLike, num_classes: int | None
         A validation set, evaluated after every epoch.
     momentum : float, default 0.9
         :math:`\mu \in [0, 1)`.
+    focal_alpha : array_like, optional
+        Per-class weights :math:`\alpha` of :func:`~softmax_nb.losses.focal_loss`
+        (``loss='focal'`` only); ``None`` weighs every class 1.
 
     Returns
     -------
@@ -343,7 +349,7 @@ def train_softmax_regression(X: ArrayLike, y: ArrayLike, num_classes: int | None
     ``LogisticRegression``.
     """
     Xa, ya, k, Xv, yv = _common(X, y, num_classes, epochs, lr, batch_size, momentum, weight_decay, X_val, y_val)
-    objective = _Objective(loss, label_smoothing, gamma)
+    objective = _Objective(loss, label_smoothing, gamma, focal_alpha)
     rng = np.random.default_rng(seed)
     params = {"W": np.zeros((Xa.shape[1], k)), "b": np.zeros(k)}
 
@@ -363,7 +369,7 @@ def train_mlp(X: ArrayLike, y: ArrayLike, num_classes: int | None = None, hidden
               activation: str = "relu", epochs: int = 200, lr: float = 0.1, batch_size: int = 32,
               weight_decay: float = 0.0, seed: int = 0, label_smoothing: float = 0.0, loss: str = "ce",
               gamma: float = 2.0, X_val: ArrayLike | None = None, y_val: ArrayLike | None = None,
-              momentum: float = 0.9) -> MLPModel:
+              momentum: float = 0.9, focal_alpha: ArrayLike | None = None) -> MLPModel:
     r"""Fit a one-hidden-layer MLP :math:`z = \phi(X W_1 + b_1) W_2 + b_2` by mini-batch SGD.
 
     Backpropagation with :math:`G = \partial \ell / \partial z`, :math:`h =
@@ -382,7 +388,7 @@ def train_mlp(X: ArrayLike, y: ArrayLike, num_classes: int | None = None, hidden
 
     Parameters
     ----------
-    X, y, num_classes, epochs, lr, batch_size, weight_decay, seed, label_smoothing, loss, gamma, X_val, y_val, momentum
+    X, y, num_classes, epochs, lr, batch_size, weight_decay, seed, label_smoothing, loss, gamma, X_val, y_val, momentum, focal_alpha
         As :func:`train_softmax_regression` (defaults differ: ``epochs=200``,
         ``lr=0.1``, ``batch_size=32``, ``weight_decay=0``).
     hidden : int, default 64
@@ -397,7 +403,7 @@ def train_mlp(X: ArrayLike, y: ArrayLike, num_classes: int | None = None, hidden
     Xa, ya, k, Xv, yv = _common(X, y, num_classes, epochs, lr, batch_size, momentum, weight_decay, X_val, y_val)
     check_choice(activation, tuple(_ACTIVATIONS), "activation")
     h = check_positive_int(hidden, "hidden")
-    objective = _Objective(loss, label_smoothing, gamma)
+    objective = _Objective(loss, label_smoothing, gamma, focal_alpha)
     phi, dphi = _ACTIVATIONS[activation]
     rng = np.random.default_rng(seed)
     d = Xa.shape[1]

@@ -172,3 +172,24 @@ def test_overconfident_mlp_is_fixed_by_temperature_scaling():
 def test_bad_input_raises(digits, call, match):
     with pytest.raises(ValueError, match=match):
         call(digits)
+
+
+def test_focal_alpha_weights_the_classes():
+    # A class weight of 0 removes that class's examples from the objective: its
+    # logit column then only moves through the softmax coupling, so the model
+    # trained without class 1's weight predicts class 1 far less often.
+    from softmax_nb import load_digits_split, predict_logits, train_softmax_regression
+
+    d = load_digits_split(seed=0)
+    alpha = np.ones(10)
+    alpha[1] = 0.0
+    kw = dict(epochs=5, loss="focal", gamma=2.0)
+    plain = train_softmax_regression(d.X_train, d.y_train, 10, **kw)
+    weighted = train_softmax_regression(d.X_train, d.y_train, 10, focal_alpha=alpha, **kw)
+    pred_plain = predict_logits(plain, d.X_test).argmax(axis=1)
+    pred_weighted = predict_logits(weighted, d.X_test).argmax(axis=1)
+    assert np.sum(pred_weighted == 1) < np.sum(pred_plain == 1) / 2
+    with pytest.raises(ValueError, match="focal_alpha is only used with loss='focal'"):
+        train_softmax_regression(d.X_train, d.y_train, 10, focal_alpha=alpha)
+    with pytest.raises(ValueError, match="alpha"):
+        train_softmax_regression(d.X_train, d.y_train, 10, loss="focal", focal_alpha=np.ones(3), epochs=1)
