@@ -1,9 +1,11 @@
 """Display set-up shared by every chapter notebook.
 
 Call :func:`setup` once in the first code cell. It makes numpy print
-compactly, installs the book's figure style, and prints warnings as one line
-(``RuntimeWarning: overflow encountered in exp``) so that stored outputs never
-contain the checkout path or the kernel's process id.
+compactly, installs the book's figure style, and prints warnings and errors as
+one line (``RuntimeWarning: overflow encountered in exp``,
+``TypeError: ...``) so that stored outputs never contain the checkout path,
+the kernel's process id or a long traceback. While debugging your own code,
+run ``%xmode Context`` to get full tracebacks back.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import warnings
 
 import numpy as np
 
-__all__ = ["setup", "compact_warnings", "format_warning"]
+__all__ = ["setup", "compact_warnings", "compact_errors", "format_warning"]
 
 
 def format_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
@@ -34,8 +36,30 @@ def compact_warnings() -> None:
     warnings.simplefilter("always", RuntimeWarning)
 
 
+def compact_errors() -> bool:
+    """In IPython/Jupyter, report exceptions as one line: ``TypeError: message``.
+
+    This is IPython's "Minimal" exception mode (``%xmode Minimal``), set
+    without printing anything. Outside IPython it does nothing.
+
+    Returns
+    -------
+    bool
+        Whether an IPython shell was found and switched.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with Jupyter
+        return False
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "InteractiveTB"):
+        return False
+    shell.InteractiveTB.set_mode(mode="Minimal")
+    return True
+
+
 def setup(precision: int = 4) -> None:
-    """Prepare a notebook: numpy print options, compact warnings, figure style.
+    """Prepare a notebook: numpy print options, compact warnings and errors, figure style.
 
     Parameters
     ----------
@@ -44,6 +68,7 @@ def setup(precision: int = 4) -> None:
     """
     np.set_printoptions(precision=precision, floatmode="maxprec", linewidth=88)
     compact_warnings()
+    compact_errors()
     from .plotting import use_style
 
     use_style()

@@ -39,3 +39,25 @@ def test_mpmath_references_close_forms():
     np.testing.assert_allclose(softmax_mp([0.0, 0.0, 0.0, 0.0]), 0.25)
     assert logsumexp_mp([0.0, 0.0]) == pytest.approx(math.log(2), rel=1e-16)
     assert logsumexp_mp([1000.0, 1000.0]) == pytest.approx(1000 + math.log(2), rel=1e-16)
+
+
+def test_format_warning_is_one_line_without_path():
+    from softmax_nb.notebook import format_warning
+
+    text = format_warning(RuntimeWarning("overflow encountered in exp"), RuntimeWarning, "/abs/path/x.py", 3)
+    assert text == "RuntimeWarning: overflow encountered in exp\n"
+
+
+def test_compact_errors_switches_ipython_to_minimal_tracebacks():
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from softmax_nb.notebook import compact_errors
+
+    assert compact_errors() is False  # plain Python: no shell to switch
+    shell = InteractiveShell.instance()
+    try:
+        assert shell.InteractiveTB.mode != "Minimal"
+        assert compact_errors() is True
+        assert shell.InteractiveTB.mode == "Minimal"
+    finally:
+        InteractiveShell.clear_instance()
