@@ -144,3 +144,14 @@ def test_solutions_are_checked(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_notebook_size(path):
     assert path.stat().st_size < 2_000_000, f"{path.name} is {path.stat().st_size // 1000} kB (limit 2 MB)"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_streams_are_coalesced(path):
+    # tools/run_notebooks.py merges consecutive prints; a split stream means the
+    # notebook was saved by something else, and reruns would not be byte-identical.
+    for i, cell in enumerate(code_cells(load(path))):
+        outs = cell.get("outputs", [])
+        for a, b in zip(outs, outs[1:]):
+            same = a["output_type"] == b["output_type"] == "stream" and a["name"] == b["name"]
+            assert not same, f"{path.name} code cell {i}: consecutive {a['name']} outputs (run make notebooks)"

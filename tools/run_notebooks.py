@@ -18,6 +18,23 @@ from nbclient import NotebookClient
 KERNEL = "python3"
 
 
+def coalesce_streams(outputs: list) -> list:
+    """Merge consecutive stdout (or stderr) outputs into one.
+
+    How a cell's prints are split into stream messages depends on when the
+    kernel flushes, i.e. on timing; merging them makes the stored notebook
+    independent of it.
+    """
+    merged: list = []
+    for out in outputs:
+        if (out.get("output_type") == "stream" and merged and merged[-1].get("output_type") == "stream"
+                and merged[-1].get("name") == out.get("name")):
+            merged[-1]["text"] += out["text"]
+        else:
+            merged.append(out)
+    return merged
+
+
 def run(path: Path, timeout: int = 600) -> None:
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
@@ -25,6 +42,9 @@ def run(path: Path, timeout: int = 600) -> None:
     client = NotebookClient(nb, timeout=timeout, kernel_name=KERNEL, record_timing=False,
                             resources={"metadata": {"path": str(path.parent)}})
     client.execute()
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = coalesce_streams(cell.outputs)
     nb.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python 3 (ipykernel)", "language": "python"}
     nb.metadata.pop("widgets", None)
     # nbclient records the kernel's language_info; keep only the stable fields.
