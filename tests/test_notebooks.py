@@ -9,25 +9,17 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+from nbtools import toc_files  # noqa: E402
 BOOK = ROOT / "book"
 NOTEBOOKS = sorted(p for p in BOOK.glob("*.ipynb"))
 IDS = [p.stem for p in NOTEBOOKS]
-
-
-def toc_files() -> list[str]:
-    """Every file entry of _toc.yml, in order (root first)."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
-    for part in toc.get("parts", []):
-        files += [ch["file"] for ch in part.get("chapters", [])]
-    files += [ch["file"] for ch in toc.get("chapters", [])]
-    return files
 
 
 def load(path: Path) -> dict:

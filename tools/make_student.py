@@ -43,9 +43,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nbtools import toc_notebooks  # noqa: E402
 SOLUTION_TAG = "solution"
 STUB_TAGS = ["student-stub", "raises-exception"]
 FENCE_OPEN = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<name>[\w-]+)\}[ \t]*(?P<arg>.*?)\s*$")
@@ -162,25 +163,6 @@ def student_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     out.cells = cells
     out.metadata["softmax_book"] = {"student": True}
     return out
-
-
-def toc_notebooks() -> list[Path]:
-    """Notebook chapters of _toc.yml, in reading order."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                files.append(entry["file"])
-            walk(entry.get("sections"))
-            walk(entry.get("chapters"))
-
-    for part in toc.get("parts", []):
-        walk(part.get("chapters"))
-    walk(toc.get("chapters"))
-    paths = [ROOT / (f if f.endswith(".ipynb") else f"{f}.ipynb") for f in files]
-    return [p for p in paths if p.is_file()]
 
 
 def write_student(path: Path, out_dir: Path) -> Path:

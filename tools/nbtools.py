@@ -46,6 +46,31 @@ def notebook(cells: list[nbformat.NotebookNode]) -> nbformat.NotebookNode:
     return nb
 
 
+def toc_files() -> list[str]:
+    """Every page of ``_toc.yml`` in reading order (root first, nested sections too), without suffix."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+
+    def walk(entries: list | None) -> None:
+        for entry in entries or []:
+            if "file" in entry:
+                files.append(entry["file"])
+            walk(entry.get("sections"))
+            walk(entry.get("chapters"))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    walk(toc.get("chapters"))
+    walk(toc.get("sections"))
+    return [str(Path(f).with_suffix("")) if Path(f).suffix in {".md", ".ipynb"} else f for f in files]
+
+
+def toc_notebooks() -> list[Path]:
+    """The notebook chapters of ``_toc.yml``, in reading order."""
+    paths = [ROOT / f"{f}.ipynb" for f in toc_files()]
+    return [p for p in paths if p.is_file()]
+
+
 def repository() -> tuple[str, str]:
     """(url, branch) of the book's repository, from ``_config.yml``."""
     cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
