@@ -5,7 +5,7 @@ at the top level, e.g. ``from softmax_nb import softmax, log_softmax``.
 """
 
 from .core import log_softmax, logsumexp, naive_softmax, sigmoid, softmax, softmax_jacobian
-from .numerics import exp_limits, relative_error
+from .numerics import exp_limits, numerical_gradient, relative_error
 
 # --- losses, calibration, training ---
 from .calibration import ReliabilityCurve, expected_calibration_error, fit_temperature, reliability_curve
@@ -48,6 +48,7 @@ __all__ = [
     "softmax_jacobian",
     "exp_limits",
     "relative_error",
+    "numerical_gradient",
     # --- losses, calibration, training ---
     "entropy",
     "kl_divergence",

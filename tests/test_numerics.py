@@ -61,3 +61,25 @@ def test_compact_errors_switches_ipython_to_minimal_tracebacks():
         assert shell.InteractiveTB.mode == "Minimal"
     finally:
         InteractiveShell.clear_instance()
+
+
+def test_numerical_gradient_matches_closed_forms():
+    rng = np.random.default_rng(5)
+    A = rng.normal(size=(3, 3))
+    x = rng.normal(size=3)
+    # quadratic x^T A x has gradient (A + A^T) x; the central difference is exact for it up to rounding
+    np.testing.assert_allclose(snb.numerical_gradient(lambda v: v @ A @ v, x), (A + A.T) @ x, atol=1e-8)
+    # logsumexp has gradient softmax, also for a 2-D argument (any shape)
+    z = rng.normal(size=(2, 3))
+    np.testing.assert_allclose(snb.numerical_gradient(lambda v: float(snb.logsumexp(v.ravel())), z),
+                               snb.softmax(z.ravel()).reshape(2, 3), atol=1e-9)
+    # the input is not modified and ints are accepted
+    xi = np.array([1, 2])
+    np.testing.assert_allclose(snb.numerical_gradient(lambda v: np.sum(v**3), xi), [3.0, 12.0], rtol=1e-8)
+    assert xi.dtype.kind == "i" and list(xi) == [1, 2]
+
+
+@pytest.mark.parametrize("h", [0.0, -1e-6, np.inf, np.nan])
+def test_numerical_gradient_bad_step(h):
+    with pytest.raises(ValueError, match=r"h must be a finite number > 0"):
+        snb.numerical_gradient(np.sum, [1.0], h=h)
