@@ -34,7 +34,8 @@ from .training import (
 
 # --- streaming, alternatives ---
 from .alternatives import gumbel_softmax, one_hot_argmax, sparsemax
-from .streaming import SoftmaxAccumulator, attention, online_softmax, tiled_attention
+from .attention import attention, tiled_attention
+from .streaming import SoftmaxAccumulator, online_softmax
 # --- end streaming, alternatives ---
 
 __version__ = "0.1.0"
