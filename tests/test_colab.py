@@ -57,6 +57,8 @@ def test_colab_cell_is_first_and_current(path):
     assert cell.source == nbtools.colab_cell_source(), \
         f"{path.name}: stale Colab cell; run `make notebooks` to re-sync it"
     assert set(cell.metadata.get("tags", [])) == {nbtools.COLAB_TAG, "remove-cell"}
+    assert cell.get("id") == nbtools.COLAB_TAG, f"{path.name}: the Colab cell's id must be fixed"
+    assert "softmax-nb[book] @" in cell.source, "the Colab cell must install the [book] extra"
 
 
 def test_binder_pins_match_requirements():

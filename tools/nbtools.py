@@ -85,9 +85,11 @@ def colab_cell_source() -> str:
         "import sys\n"
         "\n"
         'if "google.colab" in sys.modules:\n'
-        f'    %pip install --quiet "softmax-nb @ git+{url}@{branch}"'
+        f'    %pip install --quiet "softmax-nb[book] @ git+{url}@{branch}"'
     )
 
 
 def colab_cell() -> nbformat.NotebookNode:
-    return code(colab_cell_source(), tags=[COLAB_TAG, "remove-cell"])
+    cell = code(colab_cell_source(), tags=[COLAB_TAG, "remove-cell"])
+    cell.id = COLAB_TAG  # a fixed id, so re-syncing never changes the file by itself
+    return cell

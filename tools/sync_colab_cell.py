@@ -21,7 +21,8 @@ def sync(path: Path) -> bool:
     fresh = colab_cell()
     cells = [c for c in nb.cells if COLAB_TAG not in c.metadata.get("tags", [])]
     old = [c for c in nb.cells if COLAB_TAG in c.metadata.get("tags", [])]
-    if len(old) == 1 and nb.cells[0] is old[0] and old[0].source == fresh.source:
+    if (len(old) == 1 and nb.cells[0] is old[0] and old[0].source == fresh.source
+            and old[0].get("id") == fresh.id):
         return False
     nb.cells = [fresh, *cells]
     nbformat.write(nb, path)
