@@ -34,7 +34,7 @@ from .training import (
 
 # --- streaming, alternatives ---
 from .alternatives import gumbel_softmax, one_hot_argmax, sparsemax
-from .attention import attention, tiled_attention
+from .attention import attention, attention_backward, tiled_attention
 from .streaming import SoftmaxAccumulator, online_softmax
 # --- end streaming, alternatives ---
 
@@ -79,6 +79,7 @@ __all__ = [
     "SoftmaxAccumulator",
     "attention",
     "tiled_attention",
+    "attention_backward",
     "sparsemax",
     "gumbel_softmax",
     "one_hot_argmax",
