@@ -20,11 +20,14 @@ from .losses import (
     sigmoid_focal_loss,
     smooth_labels,
 )
+from .experiments import Repeats, Summary, format_table, fraction, paired, repeat, summarize
+from .scoring import BrierDecomposition, adaptive_ece, brier_decomposition, brier_score, classwise_ece, ece_noise_floor
 from .training import (
     DigitsSplit,
     History,
     MLPModel,
     SoftmaxRegressionModel,
+    fit_softmax_regression,
     load_digits_split,
     predict_logits,
     train_mlp,
@@ -71,8 +74,22 @@ __all__ = [
     "MLPModel",
     "load_digits_split",
     "train_softmax_regression",
+    "fit_softmax_regression",
     "train_mlp",
     "predict_logits",
+    "brier_score",
+    "BrierDecomposition",
+    "brier_decomposition",
+    "ece_noise_floor",
+    "classwise_ece",
+    "adaptive_ece",
+    "repeat",
+    "Repeats",
+    "Summary",
+    "summarize",
+    "paired",
+    "fraction",
+    "format_table",
     # --- end losses, calibration, training ---
     # --- streaming, alternatives ---
     "online_softmax",

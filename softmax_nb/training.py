@@ -5,7 +5,12 @@ global ``np.random`` state), so the same arguments give the same model, bit
 for bit, on the same machine. scikit-learn is used only to load and split the
 digits data.
 
-Both models are trained by mini-batch stochastic gradient descent with
+:func:`fit_softmax_regression` fits softmax regression to the optimum of its
+penalised objective with L-BFGS-B and the analytic gradient: use it to compare
+*losses* (their minimisers), not optimiser noise. The two SGD trainers below
+are for the chapters where the optimiser itself is the subject.
+
+Both SGD trainers use mini-batch stochastic gradient descent with
 momentum on the mean loss of a batch,
 
 .. math::
@@ -49,6 +54,7 @@ __all__ = [
     "MLPModel",
     "load_digits_split",
     "train_softmax_regression",
+    "fit_softmax_regression",
     "train_mlp",
     "predict_logits",
 ]
@@ -306,8 +312,14 @@ def train_softmax_regression(X: ArrayLike, y: ArrayLike, num_classes: int | None
     :math:`\nabla_W = X^\top G`, :math:`\nabla_b = \sum_i G_i` with
     :math:`G = \partial \ell / \partial z` from
     :func:`~softmax_nb.losses.cross_entropy_grad` (:math:`(p - \tilde y)/n`) or
-    :func:`~softmax_nb.losses.focal_loss_grad`. Weights start at 0 (the problem is
-    convex); ``seed`` drives the shuffling.
+    :func:`~softmax_nb.losses.focal_loss_grad`. Weights start at 0; ``seed``
+    drives the shuffling. With ``loss='ce'`` (with or without label smoothing)
+    the objective is convex in :math:`(W, b)`; with ``loss='focal'`` and
+    :math:`\gamma > 0` it is **not** convex (focal loss has negative curvature
+    for confidently wrong examples), so the zero start is a convention, not a
+    guarantee of the global minimum. The last SGD iterate at a constant rate
+    scatters around the optimum; :func:`fit_softmax_regression` finds the
+    optimum itself.
 
     Parameters
     ----------
@@ -363,6 +375,96 @@ def train_softmax_regression(X: ArrayLike, y: ArrayLike, num_classes: int | None
     history = _sgd(params, backward, forward, objective, Xa, ya, Xv, yv, epochs, float(lr), batch_size,
                    float(momentum), float(weight_decay), rng)
     return SoftmaxRegressionModel(params["W"], params["b"], history)
+
+
+def fit_softmax_regression(X: ArrayLike, y: ArrayLike, num_classes: int | None = None, weight_decay: float = 1e-4,
+                           label_smoothing: float = 0.0, loss: str = "ce", gamma: float = 2.0,
+                           class_weight: ArrayLike | None = None, tol: float = 1e-6,
+                           max_iter: int = 5000) -> SoftmaxRegressionModel:
+    r"""Fit softmax regression to the minimum of its penalised objective with L-BFGS-B.
+
+    The objective, with per-sample loss :math:`\ell_i` (cross-entropy, label-smoothed
+    or focal) and optional class weights :math:`w_k`, is
+
+    .. math::
+
+        J(W, b) = \frac{\sum_i w_{y_i} \ell_i(x_i W + b)}{\sum_i w_{y_i}}
+                  + \frac{\lambda}{2} \lVert W \rVert_F^2 ,
+
+    the weighted mean of PyTorch's ``cross_entropy(weight=)`` (all
+    :math:`w_k = 1` by default) plus the L2 penalty of
+    :func:`train_softmax_regression`. The gradient is
+    :math:`\nabla_W J = X^\top G + \lambda W`, :math:`\nabla_b J = \sum_i G_i`,
+    with :math:`G_i = w_{y_i} \, \partial \ell_i / \partial z_i / \sum_j w_{y_j}` from
+    :func:`~softmax_nb.losses.cross_entropy_grad` or
+    :func:`~softmax_nb.losses.focal_loss_grad`, and
+    :func:`scipy.optimize.minimize` (``method='L-BFGS-B'``) runs from zero
+    weights until every entry of the gradient is below ``tol`` in size. For ``loss='ce'``
+    and :math:`\lambda > 0` the objective is convex and its minimiser in
+    :math:`W` unique, so the result does not depend on a seed or a learning
+    rate; for ``loss='focal'`` (not convex) it is the local minimum reached
+    from zero.
+
+    Parameters
+    ----------
+    X, y, num_classes, weight_decay, label_smoothing, loss, gamma
+        As :func:`train_softmax_regression`.
+    class_weight : array_like, optional
+        Non-negative weights :math:`w_k`, one per class (``None``: all 1).
+    tol : float, default 1e-6
+        Stop when :math:`\max |\nabla J| \le` ``tol`` (``gtol`` of L-BFGS-B).
+    max_iter : int, default 5000
+        Iteration cap of L-BFGS-B.
+
+    Returns
+    -------
+    SoftmaxRegressionModel
+        ``W``, ``b`` and an empty :class:`History` (no epochs).
+
+    Raises
+    ------
+    ValueError
+        As :func:`train_softmax_regression`, for bad ``class_weight``, or if
+        L-BFGS-B stops without converging.
+    """
+    from scipy.optimize import minimize
+
+    from ._checks import check_class_weights
+
+    Xa, ya, k = _check_data(X, y, num_classes)
+    lam = check_nonnegative(weight_decay, "weight_decay")
+    iters = check_positive_int(max_iter, "max_iter")
+    gtol = check_nonnegative(tol, "tol")
+    if not gtol > 0:
+        raise ValueError(f"tol must be a finite number > 0, got {tol!r}")
+    objective = _Objective(loss, label_smoothing, gamma)
+    w_class = np.ones(k) if class_weight is None else check_class_weights(class_weight, k, "class_weight")
+    w = w_class[ya]
+    if not w.sum() > 0:
+        raise ValueError("class_weight must give positive total weight to the training labels")
+    w = w / w.sum()
+    n, d = Xa.shape
+
+    def fun(theta: Array) -> tuple[float, Array]:
+        W, b = theta[:d * k].reshape(d, k), theta[d * k:]
+        z = Xa @ W + b
+        if objective.loss == "ce":
+            per = cross_entropy(z, ya, label_smoothing=objective.eps, reduction="none")
+            g = cross_entropy_grad(z, ya, label_smoothing=objective.eps, reduction="none")
+        else:
+            per = focal_loss(z, ya, gamma=objective.gamma, reduction="none")
+            g = focal_loss_grad(z, ya, gamma=objective.gamma, reduction="none")
+        g = g * w[:, None]
+        value = float(w @ per) + 0.5 * lam * float(np.sum(W * W))
+        return value, np.concatenate([(Xa.T @ g + lam * W).ravel(), g.sum(axis=0)])
+
+    with _single_threaded_blas():
+        res = minimize(fun, np.zeros(d * k + k), jac=True, method="L-BFGS-B",
+                       options={"maxiter": iters, "maxfun": 2 * iters, "ftol": 0.0, "gtol": gtol})
+    if not res.success and np.abs(res.jac).max() > 10 * gtol:
+        raise ValueError(f"L-BFGS-B did not converge (max |gradient| {np.abs(res.jac).max():.2e}): {res.message}")
+    theta = res.x
+    return SoftmaxRegressionModel(theta[:d * k].reshape(d, k).copy(), theta[d * k:].copy(), History())
 
 
 def train_mlp(X: ArrayLike, y: ArrayLike, num_classes: int | None = None, hidden: int = 64,

@@ -193,3 +193,93 @@ def test_focal_alpha_weights_the_classes():
         train_softmax_regression(d.X_train, d.y_train, 10, focal_alpha=alpha)
     with pytest.raises(ValueError, match="alpha"):
         train_softmax_regression(d.X_train, d.y_train, 10, loss="focal", focal_alpha=np.ones(3), epochs=1)
+
+
+# --- fit_softmax_regression (L-BFGS-B to the optimum) ---
+
+from softmax_nb.training import fit_softmax_regression  # noqa: E402
+
+
+def penalised_objective(W, b, X, y, lam, eps=0.0, weights=None):
+    """The objective of fit_softmax_regression, written out with plain numpy loops over samples."""
+    z = X @ W + b
+    k = W.shape[1]
+    total, norm = 0.0, 0.0
+    for i in range(len(y)):
+        logp = z[i] - (z[i].max() + np.log(np.sum(np.exp(z[i] - z[i].max()))))
+        target = (1 - eps) * (np.arange(k) == y[i]) + eps / k
+        w = 1.0 if weights is None else weights[y[i]]
+        total += w * -np.sum(target * logp)
+        norm += w
+    return total / norm + 0.5 * lam * np.sum(W * W)
+
+
+@pytest.fixture(scope="module")
+def small():
+    d = load_digits_split(seed=1)
+    return d.X_train[:300], d.y_train[:300]
+
+
+def test_fit_matches_sklearn_optimum(small):
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = small
+    lam = 1e-2
+    model = fit_softmax_regression(X, y, num_classes=10, weight_decay=lam, tol=1e-10)
+    # ours: mean CE + lam/2 |W|^2  ==  (1/(lam n)) * [C sum CE + 1/2 |W|^2] with C = 1/(lam n)
+    clf = LogisticRegression(C=1 / (lam * len(y)), tol=1e-12, max_iter=10_000).fit(X, y)
+    p_ours = softmax(predict_logits(model, X))
+    assert np.abs(p_ours - clf.predict_proba(X)).max() < 1e-6
+    assert np.abs(model.W - (clf.coef_.T - clf.coef_.T.mean(axis=1, keepdims=True))).max() < 1e-4
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+def test_fit_is_a_minimum_of_the_written_out_objective(small, eps):
+    X, y = small
+    model = fit_softmax_regression(X, y, num_classes=10, weight_decay=1e-3, label_smoothing=eps, tol=1e-9)
+    best = penalised_objective(model.W, model.b, X, y, 1e-3, eps)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        dW, db = rng.normal(size=model.W.shape), rng.normal(size=model.b.shape)
+        for h in (1e-3, 1e-2):
+            assert penalised_objective(model.W + h * dW, model.b + h * db, X, y, 1e-3, eps) > best
+
+
+def test_fit_class_weight_equals_duplicating_samples(small):
+    X, y = small
+    weights = np.ones(10)
+    weights[3] = 2.0
+    weighted = fit_softmax_regression(X, y, num_classes=10, weight_decay=1e-3, class_weight=weights, tol=1e-10)
+    dup = np.concatenate([np.arange(len(y)), np.flatnonzero(y == 3)])
+    duplicated = fit_softmax_regression(X[dup], y[dup], num_classes=10, weight_decay=1e-3, tol=1e-10)
+    # same objective, so the same minimiser; 1e-5 is the optimiser's stopping accuracy on this
+    # weakly penalised (ill-conditioned) problem, far below the parameters' size (about 1)
+    assert np.abs(weighted.W - duplicated.W).max() < 1e-5
+    assert np.abs(weighted.b - duplicated.b).max() < 1e-5
+    p_w, p_d = (softmax(predict_logits(m, X)) for m in (weighted, duplicated))
+    assert np.abs(p_w - p_d).max() < 1e-6
+
+
+def test_fit_is_better_optimum_than_sgd(small):
+    X, y = small
+    lbfgs = fit_softmax_regression(X, y, num_classes=10, weight_decay=1e-3)
+    sgd = train_softmax_regression(X, y, num_classes=10, weight_decay=1e-3, epochs=30)
+    assert (penalised_objective(lbfgs.W, lbfgs.b, X, y, 1e-3)
+            < penalised_objective(sgd.W, sgd.b, X, y, 1e-3))
+    assert len(lbfgs.history.train_loss) == 0
+
+
+def test_fit_focal_runs_and_bad_input(small):
+    X, y = small
+    model = fit_softmax_regression(X, y, num_classes=10, loss="focal", gamma=2.0)
+    assert np.all(np.isfinite(model.W))
+    with pytest.raises(ValueError, match="class_weight"):
+        fit_softmax_regression(X, y, num_classes=10, class_weight=np.ones(3))
+    with pytest.raises(ValueError, match="class_weight"):
+        fit_softmax_regression(X, y, num_classes=10, class_weight=np.zeros(10))
+    with pytest.raises(ValueError, match="tol"):
+        fit_softmax_regression(X, y, num_classes=10, tol=0.0)
+    with pytest.raises(ValueError, match="weight_decay"):
+        fit_softmax_regression(X, y, num_classes=10, weight_decay=-1.0)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        fit_softmax_regression(X, y, num_classes=10, loss="focal", label_smoothing=0.1)

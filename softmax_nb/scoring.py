@@ -1,0 +1,328 @@
+r"""Proper scoring rules and honest calibration metrics.
+
+The expected calibration error of :mod:`softmax_nb.calibration` is a useful
+summary but not a scoring rule: a classifier that predicts the class
+frequencies for every input has an ECE near 0 and is useless. This module adds
+what a careful evaluation puts next to it:
+
+* :func:`brier_score` (Brier 1950), a strictly proper scoring rule, and its
+  Murphy (1973) decomposition :func:`brier_decomposition` into reliability,
+  resolution and uncertainty;
+* :func:`ece_noise_floor`: the ECE values a *perfectly calibrated* model with
+  the same confidences would get on the same number of examples, by redrawing
+  the labels from the model's own probabilities;
+* :func:`classwise_ece` (Kull et al. 2019) and :func:`adaptive_ece`
+  (equal-mass bins, Nixon et al. 2019).
+
+Bins are those of :func:`~softmax_nb.calibration.reliability_curve`: ``M``
+equal-width, right-closed bins :math:`((m-1)/M, m/M]` (a confidence of exactly
+0 goes in the first bin).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ._checks import (
+    as_float_array,
+    check_generator,
+    check_matrix_and_labels,
+    check_positive_int,
+    check_probabilities,
+)
+
+__all__ = [
+    "BrierDecomposition",
+    "brier_score",
+    "brier_decomposition",
+    "ece_noise_floor",
+    "classwise_ece",
+    "adaptive_ece",
+]
+
+
+def _probs_and_labels(probs: ArrayLike, labels: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
+    """Validate ``(N, K)`` probabilities and ``(N,)`` labels (float64 copy of the probabilities)."""
+    p = as_float_array(probs, "probs")
+    y = check_matrix_and_labels(p, labels, "probs")
+    check_probabilities(p, "probs")
+    return p.astype(np.float64, copy=False), y
+
+
+def _bin_index(values: NDArray[np.float64], n_bins: int) -> NDArray[np.intp]:
+    """Equal-width, right-closed bin of each value in [0, 1] (the bins of ``reliability_curve``)."""
+    edges = np.arange(n_bins + 1) / n_bins
+    return np.clip(np.searchsorted(edges, values, side="left") - 1, 0, n_bins - 1)
+
+
+def _binned_gap(values: NDArray[np.float64], outcomes: NDArray[np.float64], idx: NDArray[np.intp],
+                n_bins: int) -> float:
+    r""":math:`\sum_m |\sum_{i \in B_m} (o_i - v_i)| / N` for bin indices ``idx``."""
+    diff = np.bincount(idx, weights=outcomes - values, minlength=n_bins)
+    return float(np.sum(np.abs(diff)) / values.size)
+
+
+def brier_score(probs: ArrayLike, labels: ArrayLike) -> float:
+    r"""Multi-class Brier score (Brier 1950): mean squared distance to the one-hot label.
+
+    .. math::
+
+        \mathrm{BS} = \frac{1}{N} \sum_{i=1}^{N} \sum_{k=1}^{K} (p_{ik} - y_{ik})^2,
+        \qquad y_{ik} = [y_i = k].
+
+    It lies in [0, 2]; 0 only for certain, correct predictions. It is a
+    *strictly proper* scoring rule: its expectation under the true class
+    probabilities :math:`q` is minimised only by reporting :math:`p = q`.
+
+    Parameters
+    ----------
+    probs : array_like
+        Predicted probabilities, shape ``(N, K)``, entries in [0, 1].
+    labels : array_like of int
+        True labels, shape ``(N,)``, in ``[0, K)``.
+
+    Returns
+    -------
+    float
+        The Brier score.
+
+    Raises
+    ------
+    ValueError
+        For an empty or non-(N, K) ``probs``, entries outside [0, 1] or non-finite, or bad labels.
+
+    Examples
+    --------
+    >>> round(brier_score([[0.8, 0.2], [0.5, 0.5]], [0, 1]), 12)
+    0.29
+    """
+    p, y = _probs_and_labels(probs, labels)
+    d = p.copy()
+    d[np.arange(p.shape[0]), y] -= 1.0
+    return float(np.mean(np.sum(d * d, axis=1)))
+
+
+class BrierDecomposition(NamedTuple):
+    r"""Murphy's decomposition :math:`\mathrm{BS} = \mathrm{REL} - \mathrm{RES} + \mathrm{UNC} + \mathrm{W}`."""
+
+    #: The Brier score itself.
+    brier: float
+    #: Reliability (calibration term, lower is better): :math:`\sum_k \sum_g \frac{n_g}{N}(\bar p_{kg} - \bar o_{kg})^2`.
+    reliability: float
+    #: Resolution (higher is better): :math:`\sum_k \sum_g \frac{n_g}{N}(\bar o_{kg} - \bar o_k)^2`.
+    resolution: float
+    #: Uncertainty of the labels alone: :math:`\sum_k \bar o_k (1 - \bar o_k)`.
+    uncertainty: float
+    #: Within-bin term, exactly 0 when groups are distinct forecast values (``n_bins=None``).
+    within_bin: float
+
+
+def brier_decomposition(probs: ArrayLike, labels: ArrayLike, n_bins: int | None = None) -> BrierDecomposition:
+    r"""Murphy (1973) decomposition of the multi-class Brier score, class by class.
+
+    The multi-class score is the sum over classes :math:`k` of the binary
+    Brier score of :math:`p_{\cdot k}` against :math:`o_{\cdot k} = [y = k]`.
+    For each class the forecasts are grouped, and with :math:`n_g` forecasts
+    in group :math:`g`, mean forecast :math:`\bar p_{kg}`, observed frequency
+    :math:`\bar o_{kg}` and base rate :math:`\bar o_k`,
+
+    .. math::
+
+        \mathrm{BS} = \underbrace{\sum_k \sum_g \tfrac{n_g}{N} (\bar p_{kg} - \bar o_{kg})^2}_{\text{reliability}}
+        - \underbrace{\sum_k \sum_g \tfrac{n_g}{N} (\bar o_{kg} - \bar o_k)^2}_{\text{resolution}}
+        + \underbrace{\sum_k \bar o_k (1 - \bar o_k)}_{\text{uncertainty}}
+        + W .
+
+    With ``n_bins=None`` every distinct forecast value is its own group and
+    the identity holds with :math:`W = 0` (Murphy's exact form). With
+    ``n_bins = M`` the groups are the equal-width bins of
+    :func:`~softmax_nb.calibration.reliability_curve`, and
+    :math:`W = \sum_k \sum_g \frac{n_g}{N}\big(\operatorname{Var}_g(p) -
+    2\operatorname{Cov}_g(p, o)\big)` collects the within-bin variation
+    (Stephenson et al. 2008), so the five numbers still add up.
+
+    Parameters
+    ----------
+    probs : array_like
+        Shape ``(N, K)``, entries in [0, 1].
+    labels : array_like of int
+        Shape ``(N,)``.
+    n_bins : int, optional
+        ``None`` (default) groups by distinct values; an int ``M >= 1`` bins.
+
+    Returns
+    -------
+    BrierDecomposition
+        ``brier == reliability - resolution + uncertainty + within_bin`` up to rounding.
+
+    Raises
+    ------
+    ValueError
+        As :func:`brier_score`, or ``n_bins < 1``.
+    """
+    p, y = _probs_and_labels(probs, labels)
+    n, k = p.shape
+    m = None if n_bins is None else check_positive_int(n_bins, "n_bins")
+    o = np.zeros_like(p)
+    o[np.arange(n), y] = 1.0
+    rel = res = unc = within = 0.0
+    for c in range(k):
+        pc, oc = p[:, c], o[:, c]
+        base = oc.mean()
+        if m is None:
+            _, idx = np.unique(pc, return_inverse=True)
+            idx = idx.reshape(-1)
+        else:
+            idx = _bin_index(pc, m)
+        cnt = np.bincount(idx)
+        full = cnt > 0
+        cnt = cnt[full]
+        p_bar = np.bincount(idx, weights=pc)[full] / cnt
+        o_bar = np.bincount(idx, weights=oc)[full] / cnt
+        rel += float(np.sum(cnt * (p_bar - o_bar) ** 2) / n)
+        res += float(np.sum(cnt * (o_bar - base) ** 2) / n)
+        unc += float(base * (1.0 - base))
+        if m is not None:
+            # within-bin variance of p minus twice the within-bin covariance of p and o
+            pp = np.bincount(idx, weights=pc * pc)[full] / cnt - p_bar**2
+            po = np.bincount(idx, weights=pc * oc)[full] / cnt - p_bar * o_bar
+            within += float(np.sum(cnt * (pp - 2.0 * po)) / n)
+    return BrierDecomposition(brier_score(p, y), rel, res, unc, within)
+
+
+def ece_noise_floor(probs: ArrayLike, n_bins: int = 15, n_draws: int = 1000,
+                    rng: np.random.Generator | int | None = None) -> NDArray[np.float64]:
+    r"""ECE values of a perfectly calibrated model with these confidences (a null distribution).
+
+    For each of ``n_draws`` draws, every label is redrawn from the model's
+    own probabilities, :math:`\tilde y_i \sim \operatorname{Categorical}(p_i)`,
+    so the model is calibrated by construction; the ECE of ``probs`` against
+    :math:`\tilde y` (same bins as
+    :func:`~softmax_nb.calibration.expected_calibration_error`) is then pure
+    finite-sample noise. A measured ECE inside this distribution is
+    indistinguishable from perfect calibration.
+
+    Parameters
+    ----------
+    probs : array_like
+        Shape ``(N, K)``; rows must sum to 1 (within ``1e-6``).
+    n_bins : int, default 15
+    n_draws : int, default 1000
+    rng : numpy.random.Generator or int, optional
+        Generator or seed (``None`` uses seed 0, so the result is reproducible).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``n_draws`` ECE values (float64); summarise with the mean or a quantile.
+
+    Raises
+    ------
+    ValueError
+        For bad ``probs``, rows not summing to 1, or ``n_bins``/``n_draws < 1``.
+    """
+    p = as_float_array(probs, "probs").astype(np.float64, copy=False)
+    if p.ndim != 2 or p.shape[0] == 0 or p.shape[1] == 0:
+        raise ValueError(f"probs must be a non-empty (N, K) array, got shape {p.shape}")
+    check_probabilities(p, "probs")
+    if not np.allclose(p.sum(axis=1), 1.0, rtol=0, atol=1e-6):
+        raise ValueError("probs rows must sum to 1 (within 1e-6) to be sampled from")
+    m = check_positive_int(n_bins, "n_bins")
+    draws = check_positive_int(n_draws, "n_draws")
+    gen = np.random.default_rng(0) if rng is None else (
+        np.random.default_rng(rng) if isinstance(rng, (int, np.integer)) else check_generator(rng))
+    n = p.shape[0]
+    pred = p.argmax(axis=1)
+    conf = p[np.arange(n), pred]
+    idx = _bin_index(conf, m)
+    cdf = np.cumsum(p, axis=1)
+    cdf[:, -1] = np.inf  # rounding in the cumulative sum must not lose the last class
+    # P(label == pred) is all that matters: correct iff u falls in pred's slice of the cdf
+    lo = np.where(pred > 0, cdf[np.arange(n), np.maximum(pred - 1, 0)], 0.0)
+    hi = cdf[np.arange(n), pred]
+    u = gen.random((draws, n))
+    correct = (u >= lo) & (u < hi)                         # (draws, N) booleans
+    onehot = np.zeros((n, m), dtype=np.int64)
+    onehot[np.arange(n), idx] = 1
+    hits = correct.astype(np.int64) @ onehot               # exact integer counts per bin
+    conf_sum = np.bincount(idx, weights=conf, minlength=m)
+    return np.sum(np.abs(hits - conf_sum), axis=1) / n
+
+
+def classwise_ece(probs: ArrayLike, labels: ArrayLike, n_bins: int = 15) -> float:
+    r"""Class-wise ECE (Kull et al. 2019): the mean over classes of each class's own ECE.
+
+    .. math::
+
+        \mathrm{cwECE} = \frac{1}{K} \sum_{k=1}^{K} \sum_{m=1}^{M} \frac{|B_{mk}|}{N}
+            \Big| \frac{1}{|B_{mk}|} \sum_{i \in B_{mk}} [y_i = k]
+                - \frac{1}{|B_{mk}|} \sum_{i \in B_{mk}} p_{ik} \Big|,
+
+    where :math:`B_{mk}` holds the samples whose :math:`p_{ik}` falls in bin
+    :math:`m` (the equal-width bins of
+    :func:`~softmax_nb.calibration.reliability_curve`). Unlike the top-label
+    ECE it also checks the probabilities of the classes that were not predicted.
+
+    Parameters
+    ----------
+    probs : array_like
+        Shape ``(N, K)``.
+    labels : array_like of int
+        Shape ``(N,)``.
+    n_bins : int, default 15
+
+    Returns
+    -------
+    float
+        In [0, 1].
+    """
+    p, y = _probs_and_labels(probs, labels)
+    m = check_positive_int(n_bins, "n_bins")
+    n, k = p.shape
+    total = 0.0
+    for c in range(k):
+        total += _binned_gap(p[:, c], (y == c).astype(np.float64), _bin_index(p[:, c], m), m)
+    return total / k
+
+
+def adaptive_ece(probs: ArrayLike, labels: ArrayLike, n_bins: int = 15) -> float:
+    r"""Top-label ECE with equal-mass bins (adaptive ECE; Nixon et al. 2019).
+
+    The confidences are sorted (stably) and split into ``n_bins`` groups of
+    (nearly) equal size, as :func:`numpy.array_split` splits; then
+
+    .. math::
+
+        \mathrm{ACE} = \sum_{m=1}^{M} \frac{|G_m|}{N}\,
+            \big|\operatorname{acc}(G_m) - \operatorname{conf}(G_m)\big| .
+
+    Equal-mass bins avoid the nearly empty bins that equal-width bins leave
+    when most confidences are close to 1.
+
+    Parameters
+    ----------
+    probs : array_like
+        Shape ``(N, K)``.
+    labels : array_like of int
+        Shape ``(N,)``.
+    n_bins : int, default 15
+        ``M``; with ``M > N`` some groups are empty and contribute nothing.
+
+    Returns
+    -------
+    float
+        In [0, 1].
+    """
+    p, y = _probs_and_labels(probs, labels)
+    m = check_positive_int(n_bins, "n_bins")
+    n = p.shape[0]
+    pred = p.argmax(axis=1)
+    conf = p[np.arange(n), pred]
+    order = np.argsort(conf, kind="stable")
+    sizes = np.array([len(g) for g in np.array_split(np.arange(n), m)])
+    idx = np.empty(n, dtype=np.intp)
+    idx[order] = np.repeat(np.arange(m), sizes)
+    return _binned_gap(conf, (pred == y).astype(np.float64), idx, m)

@@ -1,0 +1,214 @@
+"""Tests of softmax_nb.scoring against direct loops and closed forms."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from softmax_nb import expected_calibration_error
+from softmax_nb.scoring import adaptive_ece, brier_decomposition, brier_score, classwise_ece, ece_noise_floor
+
+
+def random_case(seed, n=200, k=4, concentration=1.0):
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet(np.full(k, concentration), size=n)
+    y = rng.integers(0, k, size=n)
+    return p, y
+
+
+def loop_bin(value, n_bins):
+    """Bin of a value in right-closed bins ((m-1)/M, m/M], 0 in the first: a plain loop."""
+    for m in range(n_bins):
+        lo, hi = m / n_bins, (m + 1) / n_bins
+        if (value > lo or (m == 0 and value >= lo)) and value <= hi:
+            return m
+    raise AssertionError(value)
+
+
+def loop_brier(p, y):
+    total = 0.0
+    for i in range(len(y)):
+        for k in range(p.shape[1]):
+            total += (p[i, k] - (1.0 if y[i] == k else 0.0)) ** 2
+    return total / len(y)
+
+
+def loop_classwise(p, y, n_bins):
+    n, k = p.shape
+    total = 0.0
+    for c in range(k):
+        for m in range(n_bins):
+            members = [i for i in range(n) if loop_bin(p[i, c], n_bins) == m]
+            if members:
+                acc = sum(1.0 for i in members if y[i] == c) / len(members)
+                conf = sum(p[i, c] for i in members) / len(members)
+                total += len(members) / n * abs(acc - conf)
+    return total / k
+
+
+def loop_adaptive(p, y, n_bins):
+    n = len(y)
+    conf = [max(row) for row in p]
+    pred = [int(np.argmax(row)) for row in p]
+    order = sorted(range(n), key=lambda i: conf[i])  # Python's sort is stable
+    total = 0.0
+    for group in np.array_split(np.array(order, dtype=int), n_bins):
+        if len(group):
+            acc = sum(1.0 for i in group if pred[i] == y[i]) / len(group)
+            c = sum(conf[i] for i in group) / len(group)
+            total += len(group) / n * abs(acc - c)
+    return total
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_brier_matches_loop(seed):
+    p, y = random_case(seed)
+    assert brier_score(p, y) == pytest.approx(loop_brier(p, y), rel=1e-13)
+
+
+def test_brier_extremes_and_small_example():
+    assert brier_score([[1.0, 0.0], [0.0, 1.0]], [0, 1]) == 0.0
+    assert brier_score([[1.0, 0.0]], [1]) == 2.0
+    assert brier_score([[0.8, 0.2], [0.5, 0.5]], [0, 1]) == pytest.approx(0.29, abs=1e-15)
+
+
+def test_brier_is_strictly_proper():
+    # expected score under true q, reported p: sum_k q_k * BS(p, k) is minimised at p = q
+    q = np.array([0.6, 0.3, 0.1])
+    def expected(p):
+        return sum(q[k] * brier_score([p], [k]) for k in range(3))
+    rng = np.random.default_rng(0)
+    best = expected(q)
+    for p in rng.dirichlet(np.ones(3), size=200):
+        assert expected(p) > best
+
+
+@pytest.mark.parametrize("n_bins", [None, 1, 5, 15])
+@pytest.mark.parametrize("seed", range(3))
+def test_brier_decomposition_adds_up(seed, n_bins):
+    p, y = random_case(seed)
+    d = brier_decomposition(p, y, n_bins=n_bins)
+    assert d.brier == pytest.approx(brier_score(p, y), rel=1e-14)
+    assert d.reliability - d.resolution + d.uncertainty + d.within_bin == pytest.approx(d.brier, rel=1e-12)
+    assert d.reliability >= 0 and d.resolution >= 0
+    if n_bins is None:
+        assert d.within_bin == 0.0
+
+
+def test_brier_decomposition_loop_on_discrete_forecasts():
+    # forecasts take few distinct values: Murphy's groups are those values
+    rng = np.random.default_rng(3)
+    table = np.array([[0.7, 0.2, 0.1], [0.2, 0.5, 0.3], [1 / 3, 1 / 3, 1 / 3]])
+    which = rng.integers(0, 3, size=300)
+    p, y = table[which], rng.integers(0, 3, size=300)
+    rel = res = unc = 0.0
+    for k in range(3):
+        o = (y == k).astype(float)
+        base = o.mean()
+        unc += base * (1 - base)
+        for v in np.unique(p[:, k]):
+            g = p[:, k] == v
+            rel += g.mean() * (v - o[g].mean()) ** 2
+            res += g.mean() * (o[g].mean() - base) ** 2
+    d = brier_decomposition(p, y)
+    assert (d.reliability, d.resolution, d.uncertainty) == pytest.approx((rel, res, unc), rel=1e-12)
+    assert d.uncertainty == pytest.approx(1 - np.sum(np.bincount(y, minlength=3) ** 2) / 300**2, rel=1e-12)
+
+
+def test_constant_prior_forecast_has_no_resolution():
+    p, y = random_case(1)
+    prior = np.bincount(y, minlength=4) / len(y)
+    const = np.tile(prior, (len(y), 1))
+    d = brier_decomposition(const, y)
+    assert d.reliability == pytest.approx(0.0, abs=1e-15) and d.resolution == pytest.approx(0.0, abs=1e-15)
+    assert d.brier == pytest.approx(d.uncertainty, rel=1e-13)
+
+
+@pytest.mark.parametrize("n_bins", [1, 3, 15])
+@pytest.mark.parametrize("seed", range(3))
+def test_classwise_ece_matches_loop(seed, n_bins):
+    p, y = random_case(seed, n=120)
+    p[:5] = np.round(p[:5] * n_bins) / n_bins  # some values exactly on bin edges (rows need not sum to 1)
+    assert classwise_ece(p, y, n_bins) == pytest.approx(loop_classwise(p, y, n_bins), abs=1e-14)
+
+
+def test_classwise_ece_of_calibrated_constant_is_zero():
+    # every row the empirical class frequencies: each class sits in one bin with acc == conf
+    _, y = random_case(4, k=5)
+    prior = np.bincount(y, minlength=5) / len(y)
+    assert classwise_ece(np.tile(prior, (len(y), 1)), y) == pytest.approx(0.0, abs=1e-15)
+
+
+@pytest.mark.parametrize("n_bins", [1, 4, 15, 500])
+@pytest.mark.parametrize("seed", range(3))
+def test_adaptive_ece_matches_loop(seed, n_bins):
+    p, y = random_case(seed, n=150, concentration=0.3)
+    assert adaptive_ece(p, y, n_bins) == pytest.approx(loop_adaptive(p, y, n_bins), abs=1e-14)
+
+
+def test_adaptive_ece_one_bin_equals_ece_one_bin():
+    p, y = random_case(7)
+    assert adaptive_ece(p, y, 1) == pytest.approx(expected_calibration_error(p, y, 1), abs=1e-15)
+
+
+def test_noise_floor_matches_direct_simulation():
+    p, _ = random_case(2, n=80, k=3)
+    floor = ece_noise_floor(p, n_bins=10, n_draws=50, rng=np.random.default_rng(11))
+    # the same uniforms, used the slow way: label = first class whose cdf exceeds u
+    u = np.random.default_rng(11).random((50, 80))
+    cdf = np.cumsum(p, axis=1)
+    for d in range(50):
+        labels = np.array([min(int(np.searchsorted(cdf[i], u[d, i], side="right")), 2) for i in range(80)])
+        assert floor[d] == pytest.approx(expected_calibration_error(p, labels, 10), abs=1e-14)
+
+
+def test_noise_floor_shape_reproducible_and_positive():
+    p, _ = random_case(5, n=300, k=10)
+    a = ece_noise_floor(p, n_draws=200, rng=3)
+    assert a.shape == (200,) and np.all(a >= 0) and np.all(a <= 1)
+    assert np.array_equal(a, ece_noise_floor(p, n_draws=200, rng=3))
+    assert np.array_equal(ece_noise_floor(p, n_draws=20), ece_noise_floor(p, n_draws=20))  # default seed 0
+    # more samples, lower floor (about 1/sqrt(n))
+    big = np.tile(p, (16, 1))
+    assert ece_noise_floor(big, n_draws=200, rng=3).mean() < 0.5 * a.mean()
+
+
+def test_noise_floor_of_certain_predictions_is_zero():
+    p = np.eye(4)[[0, 1, 2, 3, 1]]
+    assert np.all(ece_noise_floor(p, n_draws=30) == 0.0)
+
+
+@pytest.mark.parametrize("fn", [brier_score, classwise_ece, adaptive_ece, brier_decomposition])
+def test_bad_input_raises(fn):
+    with pytest.raises(ValueError, match="probs"):
+        fn([[0.5, 1.5]], [0])
+    with pytest.raises(ValueError, match="probs"):
+        fn([[np.nan, 1.0]], [0])
+    with pytest.raises(ValueError, match="labels"):
+        fn([[0.5, 0.5]], [0, 1])
+    with pytest.raises(ValueError):
+        fn([[0.5, 0.5]], [2])
+
+
+def test_noise_floor_bad_input():
+    with pytest.raises(ValueError, match="sum to 1"):
+        ece_noise_floor([[0.5, 0.2]])
+    with pytest.raises(ValueError, match="n_draws"):
+        ece_noise_floor([[0.5, 0.5]], n_draws=0)
+    with pytest.raises(ValueError, match="n_bins"):
+        ece_noise_floor([[0.5, 0.5]], n_bins=0)
+    with pytest.raises(ValueError, match="rng"):
+        ece_noise_floor([[0.5, 0.5]], rng="seed")
+    with pytest.raises(ValueError, match="probs"):
+        ece_noise_floor(np.ones((0, 3)))
+
+
+@settings(max_examples=40)
+@given(st.integers(0, 10_000), st.integers(1, 30), st.integers(2, 6))
+def test_metrics_in_range(seed, n_bins, k):
+    p, y = random_case(seed, n=40, k=k, concentration=0.5)
+    for value in (classwise_ece(p, y, n_bins), adaptive_ece(p, y, n_bins)):
+        assert 0.0 <= value <= 1.0
+    assert 0.0 <= brier_score(p, y) <= 2.0
