@@ -147,3 +147,25 @@ def test_streams_are_coalesced(path):
         for a, b in zip(outs, outs[1:]):
             same = a["output_type"] == b["output_type"] == "stream" and a["name"] == b["name"]
             assert not same, f"{path.name} code cell {i}: consecutive {a['name']} outputs (run make notebooks)"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_exercises_are_labelled_by_difficulty(path):
+    text = "\n".join(source(c) for c in load(path)["cells"] if c["cell_type"] == "markdown")
+    titles = re.findall(r"```\{exercise\}(.*)", text)
+    unlabelled = [t.strip() for t in titles if not re.match(r"\s*★{1,3}(?!★)\s", t)]
+    assert not unlabelled, f"{path.name}: exercises without a ★/★★/★★★ label: {unlabelled}"
+    assert any(re.match(r"\s*★★★\s", t) for t in titles), f"{path.name}: no ★★★ exercise"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_no_stderr_and_no_version_dependent_reprs(path):
+    # setup() sends warnings to stdout, so prints and warnings keep their order;
+    # numpy 2.0 and 2.4 print float16 arrays differently, and Python versions word
+    # some errors differently, so neither may be stored.
+    for i, cell in enumerate(code_cells(load(path))):
+        for out in cell.get("outputs", []):
+            where = f"{path.name} code cell {i}"
+            assert not (out["output_type"] == "stream" and out["name"] == "stderr"), f"{where}: stderr output"
+            text = "".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/plain", ""))
+            assert "dtype=float16" not in text, f"{where}: a float16 array repr (differs across numpy versions)"
