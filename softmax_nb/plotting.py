@@ -2,7 +2,10 @@
 
 Figures have an opaque white background so they stay readable when the
 rendered book is switched to dark mode, and use the colour-blind-safe
-Okabe-Ito palette.
+Okabe-Ito palette. Successive lines differ by dash pattern as well as colour
+(:data:`LINESTYLES`), so series stay apart in greyscale print. In Jupyter,
+inline figures are stored at twice their pixel density ("retina", 200 dpi at
+the displayed size), which is print resolution for the PDF edition.
 """
 
 from __future__ import annotations
@@ -13,10 +16,20 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["PALETTE", "use_style", "new_figure", "bar_probs"]
+__all__ = ["PALETTE", "LINESTYLES", "use_style", "new_figure", "bar_probs"]
 
 #: Okabe-Ito colours, in the order the book uses them.
 PALETTE: tuple[str, ...] = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+
+#: One dash pattern per palette colour: the n-th line drawn in an axes gets
+#: both the n-th colour and the n-th pattern, so no two series differ by
+#: colour alone (an explicit ``color=`` still advances the pattern).
+LINESTYLES: tuple[str | tuple, ...] = (
+    "-", "--", "-.", ":", (0, (6, 1.5, 1, 1.5, 1, 1.5)), (0, (9, 2.5)), (0, (1, 3.5)), (0, (4, 1, 1, 1, 1, 1, 1, 1)),
+)
+
+#: Resolution (dots per inch at the displayed size) of inline notebook figures.
+PRINT_DPI: int = 200
 
 _RC: dict[str, Any] = {
     "figure.figsize": (6.4, 3.4),
@@ -48,7 +61,29 @@ def use_style() -> None:
     from cycler import cycler
 
     plt.rcParams.update(_RC)
-    plt.rcParams["axes.prop_cycle"] = cycler(color=list(PALETTE))
+    plt.rcParams["axes.prop_cycle"] = cycler(color=list(PALETTE)) + cycler(linestyle=list(LINESTYLES))
+    _inline_print_resolution()
+
+
+def _inline_print_resolution() -> bool:
+    """In IPython, store inline PNGs at ``PRINT_DPI`` with their displayed size in the metadata.
+
+    IPython's "retina" format renders at twice ``figure.dpi`` (100) and records
+    the 1x width and height, so the page shows the same size while the PDF gets
+    200 dpi. Outside IPython it does nothing and returns False.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython is there whenever a notebook runs
+        return False
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "kernel"):
+        return False
+    from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+    assert PRINT_DPI == 2 * _RC["figure.dpi"], "retina doubles figure.dpi"
+    set_matplotlib_formats("retina")
+    return True
 
 
 def new_figure(ncols: int = 1, nrows: int = 1, width: float = 6.4, height: float = 3.4, **kwargs: Any):
