@@ -66,9 +66,12 @@ test: unit nbval book
 test-browser: install
 	$(BIN)/python -m pytest -q tests/browser
 
-# Student handouts: every chapter with the solutions replaced by stubs.
+# Student edition (tools/make_student.py): handouts in _build/student/handouts,
+# the tree CI pushes to the `student` branch in _build/student/branch, and a
+# solution-free student site in _build/student/site/_build/html.
 student: install
 	$(BIN)/python tools/make_student.py --out _build/student
+	$(BIN)/jupyter-book build _build/student/site -W -n --keep-going
 
 actionlint: $(ACTIONLINT)
 
