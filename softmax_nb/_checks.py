@@ -2,15 +2,23 @@
 
 Each check raises :class:`ValueError` with a message that names the argument
 and the allowed range, so the same mistake gives the same message everywhere.
+The package-wide policy for NaN, ``+inf``, ``-inf`` and empty input is stated
+once, in the docstring of :mod:`softmax_nb.core`, and implemented here.
 """
 
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+try:  # numpy >= 1.25
+    from numpy.exceptions import AxisError
+except ImportError:  # pragma: no cover - older numpy
+    from numpy import AxisError  # type: ignore[attr-defined,no-redef]
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -19,8 +27,12 @@ def as_float_array(z: ArrayLike, name: str = "z") -> NDArray[np.floating]:
     """Return ``z`` as a floating array without copying floating input.
 
     float16/float32/float64 arrays keep their dtype; integers, booleans and
-    Python lists become float64.
+    Python lists become float64. A :class:`numpy.ma.MaskedArray` is rejected,
+    because ``np.asarray`` would silently drop its mask.
     """
+    if isinstance(z, np.ma.MaskedArray):
+        raise ValueError(f"{name} is a numpy masked array, whose mask would be ignored; pass plain data "
+                         "(and, where supported, the mask as where=~mask)")
     arr = np.asarray(z)
     if arr.dtype.kind == "c":
         raise ValueError(f"{name} must be real-valued, got a complex array")
@@ -31,22 +43,69 @@ def as_float_array(z: ArrayLike, name: str = "z") -> NDArray[np.floating]:
     return arr
 
 
+def _as_axis_index(axis: Any) -> int:
+    """``operator.index(axis)``, rejecting bools and non-integers with a ValueError."""
+    if isinstance(axis, (bool, np.bool_)):
+        raise ValueError(f"axis must be an integer, got {axis!r}")
+    try:
+        return operator.index(axis)
+    except TypeError:
+        raise ValueError(f"axis must be an integer, got {axis!r}") from None
+
+
+def _check_in_range(axis: int, ndim: int, name: str) -> int:
+    if not -ndim <= axis < ndim:
+        # AxisError subclasses ValueError (and IndexError), so numpy users' except clauses keep working.
+        raise AxisError(f"axis must be in [{-ndim}, {ndim}) for {name} with {ndim} dimension(s), got {axis}")
+    return axis % ndim
+
+
 def check_axis(arr: NDArray[Any], axis: int, name: str = "z") -> int:
-    """Normalise ``axis`` and check that the class axis is not empty."""
+    """Normalise ``axis`` and check that the class axis is not empty.
+
+    ``axis`` is anything :func:`operator.index` accepts except a bool; out of
+    range gives :class:`numpy.exceptions.AxisError`, a ``ValueError`` subclass.
+    """
     if arr.ndim == 0:
         raise ValueError(f"{name} must have at least one dimension (the class axis), got a scalar")
-    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
-        raise ValueError(f"axis must be an integer, got {axis!r}")
-    if not -arr.ndim <= axis < arr.ndim:
-        raise ValueError(f"axis must be in [{-arr.ndim}, {arr.ndim}) for {name} with {arr.ndim} dimension(s), got {axis}")
-    axis = int(axis) % arr.ndim
+    axis = _check_in_range(_as_axis_index(axis), arr.ndim, name)
     if arr.shape[axis] == 0:
         raise ValueError(f"{name} has an empty class axis (axis={axis}, shape {arr.shape}); at least one class is required")
     return axis
 
 
+def check_axes(arr: NDArray[Any], axis: Any, name: str = "z") -> tuple[int, ...]:
+    """Normalise ``axis`` (an int, a tuple of ints or None for all axes) to sorted, distinct axes.
+
+    A 0-d array has one implicit axis here, as in scipy: ``axis`` may be
+    ``None``, ``0``, ``-1`` or ``()``, and the caller treats it as shape (1,).
+    Empty axes are *not* rejected; callers decide (see the NaN/inf/empty
+    policy in :mod:`softmax_nb.core`).
+    """
+    ndim = max(arr.ndim, 1)
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, tuple):
+        axes = tuple(_check_in_range(_as_axis_index(a), ndim, name) for a in axis)
+        if len(set(axes)) != len(axes):
+            raise ValueError(f"axis must not repeat an axis, got {axis!r}")
+        if not axes and arr.ndim == 0:
+            return (0,)
+        return tuple(sorted(axes))
+    return (_check_in_range(_as_axis_index(axis), ndim, name),)
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """Check that ``value`` is ``True`` or ``False`` (a Python or numpy bool)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def check_temperature(temperature: Any) -> float:
-    """Return ``temperature`` as a Python float, checking ``0 < T < inf``."""
+    """Return ``temperature`` as a Python float, checking ``0 < T < inf`` (bools are rejected)."""
+    if isinstance(temperature, (bool, np.bool_)):
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
     try:
         t = float(temperature)
     except (TypeError, ValueError):

@@ -6,7 +6,6 @@ float types the reader's numpy supports.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -27,7 +26,10 @@ def exp_limits(dtype: DTypeLike) -> dict[str, Any]:
 
     ``exp(z)`` is ``inf`` for :math:`z > z_{\text{overflow}}`, subnormal
     (losing precision) below :math:`z_{\text{normal}}`, and rounds to 0 a
-    little below :math:`z_{\text{zero}}`.
+    little below :math:`z_{\text{zero}}`. The logarithms are taken in float64
+    (in the dtype itself for types wider than float64), and ``max_finite_z`` is found by stepping a few ulps from
+    :math:`z_{\text{overflow}}` (at most 64 steps), so the function returns
+    at once for every float type, including ``np.longdouble``.
 
     Parameters
     ----------
@@ -38,26 +40,48 @@ def exp_limits(dtype: DTypeLike) -> dict[str, Any]:
     -------
     dict
         ``dtype`` (name), ``max``, ``overflow``, ``normal``, ``zero`` (the
-        thresholds above, as Python floats) and ``max_finite_z``: the largest
-        value of that dtype whose ``exp`` is still finite.
+        thresholds above) and ``max_finite_z``: the largest value of that
+        dtype whose ``exp`` is still finite. The values are Python floats for
+        float16/32/64; for wider types (``np.longdouble``), whose ``max``
+        and ``tiny`` do not fit in a Python float, they are numpy scalars of
+        that dtype.
+
+    Raises
+    ------
+    ValueError
+        If ``dtype`` is not a floating type.
+
+    Examples
+    --------
+    >>> exp_limits(np.float16)["max_finite_z"]
+    11.0859375
     """
-    info = np.finfo(dtype)
-    dt = np.dtype(dtype).type
-    overflow = math.log(float(info.max))
-    z = dt(overflow)
+    dt = np.dtype(dtype)
+    if dt.kind != "f":
+        raise ValueError(f"dtype must be a numpy floating type, got {dt}")
+    info = np.finfo(dt)
+    wide = dt.itemsize > 8
+    log = np.log if wide else (lambda v: np.log(np.float64(v)))
+    one = dt.type(1)
     with np.errstate(over="ignore"):
-        while not np.isfinite(np.exp(z)):
-            z = np.nextafter(z, dt(-np.inf))
-        while np.isfinite(np.exp(np.nextafter(z, dt(np.inf)))):
-            z = np.nextafter(z, dt(np.inf))
-    return {
-        "dtype": np.dtype(dtype).name,
-        "max": float(info.max),
-        "overflow": overflow,
-        "normal": math.log(float(info.tiny)),
-        "zero": math.log(float(info.smallest_subnormal)),
-        "max_finite_z": float(z),
-    }
+        overflow = log(info.max)
+        z = dt.type(overflow)
+        for _ in range(64):  # log is accurate to an ulp or two: a few steps suffice
+            if np.isfinite(np.exp(z)):
+                break
+            z = np.nextafter(z, -one)
+        for _ in range(64):
+            up = np.nextafter(z, info.max)
+            if not np.isfinite(np.exp(up)):
+                break
+            z = up
+        else:  # pragma: no cover - would mean a broken exp
+            raise RuntimeError(f"could not bracket the overflow threshold of exp for {dt}")
+    values = {"max": info.max, "overflow": overflow, "normal": log(info.tiny),
+              "zero": log(info.smallest_subnormal), "max_finite_z": z}
+    out: dict[str, Any] = {"dtype": dt.name}
+    out.update({k: (dt.type(v) if wide else float(v)) for k, v in values.items()})
+    return out
 
 
 def relative_error(approx: ArrayLike, exact: ArrayLike) -> NDArray[np.float64]:

@@ -1,4 +1,4 @@
-r"""Softmax in one streaming pass, and attention computed tile by tile.
+r"""Softmax in one streaming pass: the running (max, sum) state and its merge rule.
 
 The stable :func:`~softmax_nb.core.softmax` reads its input three times
 (max, sum, normalise). Milakov and Gimelshein (2018) fuse the first two: keep a
@@ -14,9 +14,25 @@ and when a new block raises the maximum, rescale the old sum by
 After the last block :math:`d = \sum_j e^{x_j - m}` with :math:`m = \max_j x_j`,
 so :math:`p_i = e^{x_i - m}/d` and :math:`\operatorname{LSE}(x) = m + \log d`.
 Two partial states merge the same way, which makes the computation splittable
-across chunks or machines, and rescaling an output accumulator with the same
-factor gives attention without ever storing the full score matrix (the
-FlashAttention idea of Dao et al., 2022).
+across chunks or machines.
+
+Rescaling an *unnormalised* output accumulator with the same factor and
+dividing by :math:`d` once at the end gives attention without storing the
+score matrix (:mod:`softmax_nb.attention`). Chunking the keys with a running
+maximum in this way is the memory-efficient attention of Rabe and Staats
+(2021); the deferred division is the formulation of FlashAttention-2 (Dao,
+2023). FlashAttention-1 (Dao et al., 2022) instead keeps the output
+*normalised*, dividing by the running sum at every step.
+
+Rounding: every rescaling multiplies :math:`d` by a rounded factor, so the
+relative error of :math:`d` grows with the number of blocks in which the
+maximum changes (for float32 input that rises steadily, ``block_size=1``
+gives errors of order :math:`10^2` ulp against :math:`10^1` for the two-pass
+:func:`~softmax_nb.core.softmax`). Blocks of a few hundred columns make the
+rescalings rare and the error close to the two-pass one.
+
+NaN, ``+inf`` and ``-inf`` follow the package's input policy (module
+:mod:`softmax_nb.core`): NaN and ``+inf`` raise, ``-inf`` entries are masked.
 """
 
 from __future__ import annotations
@@ -28,9 +44,8 @@ from typing import Union
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._checks import (as_float_array, check_axis, check_finite, check_max, check_no_nan_or_posinf,
-                      check_positive_int)
-from .core import _work_dtype, softmax
+from ._checks import as_float_array, check_axis, check_max, check_no_nan_or_posinf, check_positive_int
+from .core import _work_dtype, softmax  # noqa: F401  (softmax: re-exported for older imports)
 
 __all__ = ["online_softmax", "SoftmaxAccumulator"]
 
@@ -56,7 +71,7 @@ def _finite_or_zero(m: NDArray[np.floating]) -> NDArray[np.floating]:
     return np.where(np.isfinite(m), m, 0).astype(m.dtype, copy=False)
 
 
-@dataclass
+@dataclass(eq=False)
 class SoftmaxAccumulator:
     r"""Running maximum and rescaled sum of a softmax over blocks of columns.
 
@@ -88,6 +103,27 @@ class SoftmaxAccumulator:
 
     m: _Stat = -math.inf
     d: _Stat = 0.0
+
+    def __post_init__(self) -> None:
+        m, d = np.asarray(self.m), np.asarray(self.d)
+        if m.dtype.kind not in "fiu" or d.dtype.kind not in "fiu":
+            raise ValueError(f"m and d must be real numbers or arrays, got dtypes {m.dtype} and {d.dtype}")
+        if m.shape != d.shape:
+            raise ValueError(f"m and d must have the same shape, got {m.shape} and {d.shape}")
+        check_no_nan_or_posinf(m, "m")
+        empty = np.isneginf(m)
+        if not (np.isfinite(d).all() and np.all(d >= 0)):
+            raise ValueError("d must be finite and >= 0 (it is a sum of exponentials)")
+        if np.any(empty & (d != 0)) or np.any(~empty & (d == 0)):
+            raise ValueError("inconsistent state: m = -inf (nothing seen) requires d = 0, "
+                             "and a finite m requires d > 0 (the maximal term alone contributes 1)")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SoftmaxAccumulator):
+            return NotImplemented
+        return bool(np.array_equal(self.m, other.m) and np.array_equal(self.d, other.d))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
 
     def _is_empty_scalar(self) -> bool:
         return np.ndim(self.m) == 0 and not self.d
@@ -166,8 +202,6 @@ class SoftmaxAccumulator:
             raise ValueError(f"other must be a SoftmaxAccumulator, got {type(other).__name__}")
         if not other._is_empty_scalar():
             self._check_rows(np.shape(other.m), "other")
-        elif not self._is_empty_scalar():
-            other._check_rows(np.shape(self.m), "self")
         m = np.maximum(self.m, other.m)
         d = self.d * _rescale(self.m, m) + other.d * _rescale(other.m, m)
         return SoftmaxAccumulator(m, d)
@@ -226,7 +260,16 @@ def online_softmax(x: ArrayLike, block_size: int = 256) -> NDArray[np.floating]:
         d' = d\, e^{m - m'} + \sum_{j \in B} e^{x_j - m'} .
 
     Pass 2 writes :math:`p_i = e^{x_i - m} / d` block by block. The result
-    equals :func:`~softmax_nb.core.softmax` to rounding.
+    equals :func:`~softmax_nb.core.softmax` to rounding; the error grows with
+    the number of blocks that raise the running maximum (see the module
+    docstring), so small blocks on rising input are the worst case. NaN,
+    ``+inf`` and all ``-inf`` rows raise (the package's input policy in
+    :mod:`softmax_nb.core`).
+
+    Unlike :meth:`SoftmaxAccumulator.normalise`, which returns the
+    accumulator's working precision (float32 for float16 blocks), this
+    function rounds back to the input dtype, like every other softmax of the
+    package.
 
     Parameters
     ----------
