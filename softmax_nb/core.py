@@ -95,6 +95,7 @@ class _Rows:
         self.axes = axes
         self.ndim = arr.ndim
         self.rows = np.ascontiguousarray(moved, dtype=dtype).reshape(self.n, self.k)
+        self.offset: NDArray[np.float64] | None = None  # per-row shift already subtracted (int64 input)
 
     def restore(self, out2: NDArray[Any]) -> NDArray[Any]:
         """Undo the layout change for an output shaped like the rows."""
@@ -121,8 +122,10 @@ def _mask_rows(where: Any, arr: NDArray[Any], rows: _Rows) -> NDArray[np.bool_]:
     return _Rows(w, rows.axes, np.dtype(np.bool_)).rows
 
 
-def _int_shifted(arr: NDArray[np.integer], rows: _Rows, wrows: NDArray[np.bool_] | None) -> NDArray[np.float64]:
-    """``z - max(z)`` per row for 64-bit integer logits, exact before one rounding to float64.
+def _int_shifted(arr: NDArray[np.integer], rows: _Rows,
+                 wrows: NDArray[np.bool_] | None) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """``z - max(z)`` per row for 64-bit integer logits, exact before one rounding to float64,
+    and the maxima (as float64, shape ``(rows,)``).
 
     ``max - z`` lies in ``[0, 2**64)``, so it is exact in wrapping uint64
     arithmetic even where the int64 difference would overflow.
@@ -131,7 +134,7 @@ def _int_shifted(arr: NDArray[np.integer], rows: _Rows, wrows: NDArray[np.bool_]
     low = np.iinfo(arr.dtype).min
     m = np.max(z, axis=1, keepdims=True, where=True if wrows is None else wrows, initial=low)
     gap = m.astype(np.uint64) - z.astype(np.uint64)
-    return np.negative(gap.astype(np.float64))
+    return np.negative(gap.astype(np.float64)), m[:, 0].astype(np.float64)
 
 
 def _prepare(z: ArrayLike, axis: Any, where: Any, name: str = "z") -> tuple[NDArray[Any], _Rows, NDArray[np.bool_] | None]:
@@ -143,7 +146,7 @@ def _prepare(z: ArrayLike, axis: Any, where: Any, name: str = "z") -> tuple[NDAr
     wrows = None if where is None else _mask_rows(where, arr, rows)
     raw = np.asarray(raw)
     if raw.dtype.kind in "iu" and raw.dtype.itemsize == 8 and rows.k and rows.n:
-        rows.rows = _int_shifted(raw, rows, wrows)
+        rows.rows, rows.offset = _int_shifted(raw, rows, wrows)
     return arr, rows, wrows
 
 
@@ -243,7 +246,9 @@ def _blocks(n: int, k: int, itemsize: int):
 
 
 def _finish(out: NDArray[Any], dtype: np.dtype, scalar: bool) -> Any:
-    out = out.astype(dtype, copy=False)
+    """Round to the output dtype (float16 log-values below -65504 correctly become -inf)."""
+    with np.errstate(over="ignore"):
+        out = out.astype(dtype, copy=False)
     return out[()] if scalar else out
 
 
@@ -390,7 +395,8 @@ def log_softmax(z: ArrayLike, axis: int | tuple[int, ...] | None = -1, temperatu
     -------
     numpy.ndarray
         Log-probabilities with the shape and floating dtype of ``z`` (a
-        numpy scalar for 0-d input).
+        numpy scalar for 0-d input). In float16, values below -65504 round
+        to ``-inf``, the correctly rounded result.
 
     Raises
     ------
@@ -558,6 +564,8 @@ def logsumexp(z: ArrayLike, axis: int | tuple[int, ...] | None = -1, keepdims: b
                 scratch = np.empty(zb.shape, dtype=z2.dtype)
             out[block] = _lse_rows(zb, scratch)
         sign = np.where(np.isneginf(out), 0, 1).astype(z2.dtype)
+    if rows.offset is not None:  # int64 logits were shifted exactly by their maxima
+        out = out + rows.offset
     res = _finish(rows.restore_reduced(out, keepdims), arr.dtype, False)
     if isinstance(res, np.ndarray) and res.ndim == 0:
         res = res[()]

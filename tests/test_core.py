@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import softmax_nb as snb
 from softmax_nb.reference import logsumexp_mp, softmax_mp
 
-from strategies import logit_matrices, logits
+from strategies import FLOAT_DTYPES, batch_with_row, logit_arrays, logit_matrices, logits
 
 WORKED = np.array([2.0, 0.1, 0.5, 1.0, 1.5])
 
@@ -53,8 +53,14 @@ def test_large_matrix_block_path_matches_scipy():
     np.testing.assert_allclose(snb.softmax(z), sps.softmax(z, axis=-1), rtol=1e-12, atol=1e-300)
     p32 = snb.softmax(z.astype(np.float32))
     assert p32.dtype == np.float32
-    np.testing.assert_allclose(p32, sps.softmax(z.astype(np.float32).astype(np.float64), axis=-1), rtol=2e-5, atol=1e-30)
-    np.testing.assert_allclose(p32.sum(axis=-1), 1.0, rtol=1e-5)
+    # Relative error bound u (|s| + 8), u = 2^-24: the rounding of s = z - m is amplified by exp
+    # (condition number |s|), plus a few roundings in exp, the pairwise sum and the division.
+    z32 = z.astype(np.float32).astype(np.float64)
+    ref = sps.softmax(z32, axis=-1)
+    s = z32 - z32.max(axis=-1, keepdims=True)
+    rel = np.abs(p32 - ref) / ref
+    assert np.all(rel[ref > 1e-37] <= 2.0**-24 * (np.abs(s) + 8)[ref > 1e-37])
+    np.testing.assert_allclose(p32.sum(axis=-1, dtype=np.float64), 1.0, rtol=1e-6)
 
 
 def test_three_dimensional_any_axis():
@@ -332,3 +338,216 @@ def test_non_numeric_and_complex_input():
 def test_jacobian_needs_a_vector():
     with pytest.raises(ValueError, match=r"1-D"):
         snb.softmax_jacobian(np.zeros((2, 2)))
+
+
+# --------------------------------------------------------------------------- every dtype, layout and magnitude
+@given(logit_arrays())
+def test_properties_every_dtype_axis_and_magnitude(case):
+    z, axis = case
+    eps = float(np.finfo(z.dtype).eps)
+    p = snb.softmax(z, axis=axis)
+    assert p.dtype == z.dtype and p.shape == z.shape
+    assert np.all(p >= 0) and np.all(p <= 1)
+    np.testing.assert_allclose(p.sum(axis=axis, dtype=np.float64), 1.0, rtol=0, atol=z.shape[axis] * eps)
+    assert np.all(p[np.isneginf(z)] == 0)
+    lp = snb.log_softmax(z, axis=axis)
+    assert lp.dtype == z.dtype and np.all(lp <= 0) and not np.any(np.isnan(lp))
+    lse = snb.logsumexp(z, axis=axis, keepdims=True)
+    assert np.all(lse >= np.max(z, axis=axis, keepdims=True))
+
+
+@given(batch_with_row())
+def test_batch_invariance_bit_for_bit(case):
+    # A row gives the same bits alone, inside a batch of any size, and along axis 0 of the transpose.
+    row, batch, i = case
+    alone = snb.softmax(row)
+    assert snb.softmax(batch)[i].tobytes() == alone.tobytes()
+    assert snb.softmax(np.ascontiguousarray(batch.T), axis=0)[:, i].tobytes() == alone.tobytes()
+    assert snb.softmax(batch[None], axis=-1)[0, i].tobytes() == alone.tobytes()
+    assert snb.log_softmax(batch)[i].tobytes() == snb.log_softmax(row).tobytes()
+    assert snb.logsumexp(batch)[i].tobytes() == snb.logsumexp(row).tobytes()
+
+
+def test_batch_invariance_across_row_blocks():
+    # Rows in different cache blocks, and a batch of one row, agree bit for bit (float32, K = 1000).
+    z = np.random.default_rng(11).standard_normal((700, 1000)).astype(np.float32) * 10
+    full = snb.softmax(z)
+    for i in (0, 130, 131, 699):
+        assert full[i].tobytes() == snb.softmax(z[i]).tobytes() == snb.softmax(z[i:i + 1])[0].tobytes()
+
+
+def test_float32_is_computed_in_float32():
+    # The documented work dtype: float32 input is computed in float32 (not float64 and rounded).
+    z = np.random.default_rng(2).standard_normal((3, 4097)).astype(np.float32) * 7
+    m = z.max(axis=-1, keepdims=True)
+    e = np.exp(z - m)
+    expected = e / np.add.reduce(e, axis=-1, keepdims=True)
+    assert snb.softmax(z).tobytes() == expected.tobytes()
+    from softmax_nb.core import _work_dtype
+    assert _work_dtype(z) == np.float32 and _work_dtype(z.astype(np.float16)) == np.float32
+
+
+@pytest.mark.parametrize("dtype, k", [(np.float64, 70_000), (np.float32, 140_000)])
+def test_rows_wider_than_a_cache_block(dtype, k):
+    z = np.zeros((2, k), dtype=dtype)
+    z[1, 0] = 5.0
+    p = snb.softmax(z)
+    np.testing.assert_allclose(p.sum(axis=-1, dtype=np.float64), 1.0, rtol=1e-5)
+    assert p[0, 0] == p[0, -1] == dtype(1 / k)
+    np.testing.assert_allclose(snb.log_softmax(z)[1, 0], -np.log1p((k - 1) * np.exp(-5.0)), rtol=1e-5)
+
+
+# --------------------------------------------------------------------------- temperature extremes (B3, B4)
+@pytest.mark.parametrize("dtype, t", [(np.float64, 1e-310), (np.float64, 5e-324), (np.float32, 1e-39),
+                                      (np.float32, 1e-46), (np.float16, 1e-300)])
+def test_tiny_temperature_gives_the_limit_not_nan(dtype, t):
+    z = np.array([1.0, 2.0, 2.0, -np.inf], dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p = snb.softmax(z, temperature=t)
+        lp = snb.log_softmax(z, temperature=t)
+    np.testing.assert_array_equal(p, [0.0, 0.5, 0.5, 0.0])  # uniform over the tied maxima
+    np.testing.assert_array_equal(lp, [-np.inf, np.log(dtype(0.5)), np.log(dtype(0.5)), -np.inf])
+
+
+def test_tiny_temperature_divides_exactly():
+    # A subnormal gap over a subnormal T is an ordinary exponent: 1/T would overflow, the quotient does not.
+    z = np.array([0.0, -5e-324])
+    np.testing.assert_allclose(snb.softmax(z, temperature=1e-323), sps.softmax([0.0, -0.5]), rtol=1e-15)
+    z32 = np.array([0.0, -np.float32(1.4e-45)], dtype=np.float32)
+    np.testing.assert_allclose(snb.softmax(z32, temperature=1e-46), sps.softmax([0.0, float(z32[1]) / 1e-46]),
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_large_temperature_with_extreme_logits(dtype):
+    big = float(np.finfo(dtype).max)
+    z = np.array([big, -big], dtype=dtype)
+    exact = sps.softmax([1.0, -1.0])  # (z - m)/T = (0, -2) for T = big
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_allclose(snb.softmax(z, temperature=big), exact, rtol=8 * np.finfo(dtype).eps)
+        np.testing.assert_allclose(snb.log_softmax(z, temperature=big), sps.log_softmax([1.0, -1.0]) * 1,
+                                   rtol=8 * np.finfo(dtype).eps)
+    # float32 with a T whose reciprocal underflows in float32: -inf masks must stay 0, not NaN.
+    assert np.all(np.isfinite(snb.softmax(np.array([0.0, -np.inf, 1.0], dtype), temperature=1e300)))
+    np.testing.assert_allclose(snb.softmax(np.array([0.0, -np.inf, 1.0], dtype), temperature=1e300),
+                               [0.5, 0.0, 0.5], rtol=np.finfo(dtype).eps)
+
+
+def test_large_temperature_keeps_accuracy_of_close_logits():
+    # Shift first for close logits: (z - m) is exact, so T = 3 does not cost digits at z ~ 1e6.
+    z = np.array([1e6, 1e6 - 1.0])
+    np.testing.assert_allclose(snb.softmax(z, temperature=3.0), sps.softmax([0.0, -1 / 3]), rtol=1e-15)
+
+
+@pytest.mark.parametrize("t", [True, False, np.bool_(True)])
+def test_bool_temperature_rejected(t):
+    with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
+        snb.softmax([1.0, 2.0], temperature=t)
+
+
+# --------------------------------------------------------------------------- integer logits (B8)
+def test_int64_logits_keep_their_differences():
+    z = np.array([2**62, 2**62 + 1], dtype=np.int64)
+    np.testing.assert_allclose(snb.softmax(z), sps.softmax([0.0, 1.0]), rtol=1e-15)
+    np.testing.assert_allclose(snb.log_softmax(z), sps.log_softmax([0.0, 1.0]), rtol=1e-15)
+    np.testing.assert_allclose(snb.logsumexp(z), 2.0**62 + np.log1p(np.e), rtol=1e-15)
+    info = np.iinfo(np.int64)
+    np.testing.assert_array_equal(snb.softmax(np.array([info.min, info.max])), [0.0, 1.0])
+    u = np.array([2**64 - 2, 2**64 - 1], dtype=np.uint64)
+    np.testing.assert_allclose(snb.softmax(u), sps.softmax([0.0, 1.0]), rtol=1e-15)
+    w = np.array([[2**62, 2**62 + 1, 2**63 - 1]], dtype=np.int64)  # the mask hides the global maximum
+    np.testing.assert_allclose(snb.softmax(w, where=[True, True, False])[0, :2], sps.softmax([0.0, 1.0]), rtol=1e-15)
+    assert snb.softmax(z).dtype == np.float64
+
+
+# --------------------------------------------------------------------------- sigmoid (B10)
+def test_sigmoid_float16_is_correctly_rounded_or_one_ulp():
+    x = np.unique(np.arange(-17, 12, 0.001).astype(np.float16))
+    exact = sps.expit(x.astype(np.float64))
+    got = snb.sigmoid(x)
+    assert got.dtype == np.float16
+    ulp = np.spacing(np.abs(exact.astype(np.float16))).astype(np.float64)
+    err = np.abs(got.astype(np.float64) - exact) / ulp
+    assert err.max() <= 1.0
+    assert np.mean(got != exact.astype(np.float16)) < 0.01  # computed in float32, rounded once
+
+
+def test_sigmoid_limits_scalars_and_nan():
+    np.testing.assert_array_equal(snb.sigmoid([-np.inf, np.inf]), [0.0, 1.0])
+    assert isinstance(snb.sigmoid(0.0), np.float64) and snb.sigmoid(0.0) == 0.5
+    with pytest.raises(ValueError, match="NaN"):
+        snb.sigmoid([0.0, np.nan])
+
+
+# --------------------------------------------------------------------------- one input policy (B9)
+@pytest.mark.parametrize("bad, match", [(np.nan, "NaN"), (np.inf, r"\+inf")])
+@pytest.mark.parametrize("f", [snb.softmax, snb.log_softmax, snb.sparsemax, snb.online_softmax])
+def test_bad_value_in_one_row_of_a_batch_raises(f, bad, match):
+    z = np.zeros((3, 4))
+    z[1, 2] = bad
+    with pytest.raises(ValueError, match=match):
+        f(z)
+
+
+def test_logsumexp_policy():
+    z = np.zeros((3, 4))
+    z[1, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        snb.logsumexp(z)
+    z[1, 2] = np.inf
+    np.testing.assert_array_equal(snb.logsumexp(z), [np.log(4), np.inf, np.log(4)])
+    z[1] = -np.inf
+    assert snb.logsumexp(z)[1] == -np.inf
+
+
+def test_masked_arrays_rejected():
+    z = np.ma.masked_array([1.0, 2.0, 3.0], mask=[False, True, False])
+    for f in (snb.softmax, snb.log_softmax, snb.logsumexp, snb.sparsemax):
+        with pytest.raises(ValueError, match="masked array"):
+            f(z)
+    np.testing.assert_allclose(snb.softmax(z.data, where=~z.mask), [sps.softmax([1.0, 3.0])[0], 0, sps.softmax([1.0, 3.0])[1]])
+
+
+# --------------------------------------------------------------------------- shapes, axes and keywords
+def test_naive_softmax_along_rows_and_columns():
+    z = np.array([[0.0, 0.0, 0.0], [1.0, 2.0, 3.0]])
+    np.testing.assert_allclose(snb.naive_softmax(z), sps.softmax(z, axis=-1), rtol=1e-15)
+    np.testing.assert_allclose(snb.naive_softmax(z, axis=0), sps.softmax(z, axis=0), rtol=1e-15)
+
+
+def test_logsumexp_keeps_length_one_axes():
+    assert snb.logsumexp(np.zeros((1, 3))).shape == (1,)
+    assert snb.logsumexp(np.zeros((4, 1, 3))).shape == (4, 1)
+    assert snb.logsumexp(np.zeros((4, 1, 3)), axis=(0, 2), keepdims=True).shape == (1, 1, 1)
+    assert snb.logsumexp(np.zeros((4, 1, 3)), axis=None).shape == ()
+
+
+def test_axis_accepts_integer_likes_and_raises_axis_error():
+    z = np.zeros((2, 3))
+    np.testing.assert_array_equal(snb.softmax(z, axis=np.int64(0)), 0.5)
+    with pytest.raises(np.exceptions.AxisError, match=r"axis must be in \[-2, 2\)"):
+        snb.softmax(z, axis=2)
+    for bad in (1.0, True, "0"):
+        with pytest.raises(ValueError, match="axis must be an integer"):
+            snb.softmax(z, axis=bad)
+    with pytest.raises(ValueError, match="must not repeat"):
+        snb.softmax(z, axis=(0, -2))
+
+
+@pytest.mark.parametrize("kwargs, match", [({"keepdims": "no"}, "keepdims must be True or False"),
+                                           ({"keepdims": 1}, "keepdims must be True or False"),
+                                           ({"return_sign": "yes"}, "return_sign must be True or False"),
+                                           ({"b": [1.0, np.nan]}, "b must contain only finite"),
+                                           ({"b": [1.0, 2.0, 3.0]}, "b must be broadcastable"),
+                                           ({"where": [1, 0]}, "where must be a boolean array"),
+                                           ({"where": [True, False, True]}, "where must be broadcastable")])
+def test_logsumexp_bad_keywords(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        snb.logsumexp([1.0, 2.0], **kwargs)
+
+
+def test_where_with_all_unmasked_entries_minus_inf_still_raises():
+    with pytest.raises(ValueError, match="every entry is -inf"):
+        snb.softmax([-np.inf, 0.0], where=[True, False])
