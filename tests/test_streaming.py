@@ -16,7 +16,7 @@ import softmax_nb as snb
 from softmax_nb import SoftmaxAccumulator, online_softmax
 from softmax_nb.reference import logsumexp_mp, softmax_mp
 
-from strategies import logit_matrices, logits
+from strategies import FLOAT_DTYPES, finite_elements, logit_arrays, logit_matrices, logits
 
 NEG_INF = -np.inf
 
@@ -249,3 +249,103 @@ def test_accumulator_rejects_mismatched_rows():
         acc.normalise(np.zeros(2))
     with pytest.raises(ValueError, match="other must be a SoftmaxAccumulator"):
         acc.merge((0.0, 1.0))
+
+
+# --------------------------------------------------------------------------- every dtype
+@given(case=logit_arrays(), block_size=st.integers(1, 8))
+def test_matches_softmax_every_dtype_and_magnitude(case, block_size):
+    z, _ = case  # online_softmax works on the last axis
+    p = online_softmax(z, block_size)
+    assert p.dtype == z.dtype and p.shape == z.shape
+    eps = float(np.finfo(z.dtype).eps)
+    # a few ulps per rescaling: at most one per block
+    n_blocks = -(-z.shape[-1] // block_size)
+    np.testing.assert_allclose(p.astype(np.float64), snb.softmax(z).astype(np.float64),
+                               rtol=(4 + 2 * n_blocks) * eps, atol=(4 + 2 * n_blocks) * eps)
+    assert np.all(p[np.isneginf(z)] == 0)
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_accumulator_every_dtype(dtype):
+    z = np.array([[1.0, -3.0, 2.5, NEG_INF, 0.25], [NEG_INF, NEG_INF, 4.0, 4.0, -1.0]], dtype=dtype)
+    acc = SoftmaxAccumulator().update(z[:, :2]).merge(SoftmaxAccumulator().update(z[:, 2:]))
+    work = np.float32 if dtype == np.float16 else dtype
+    assert np.asarray(acc.d).dtype == work and np.asarray(acc.m).dtype == work
+    eps = float(np.finfo(work).eps)
+    np.testing.assert_allclose(acc.logsumexp, snb.logsumexp(z.astype(work)), rtol=4 * eps)
+    p = acc.normalise(z)
+    assert p.dtype == work  # the accumulator's precision (float32 for float16 blocks)
+    np.testing.assert_allclose(p, snb.softmax(z.astype(work)), rtol=8 * eps, atol=8 * eps)
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_online_softmax_extremes_every_dtype(dtype):
+    big = float(np.finfo(dtype).max)
+    z = np.array([[big, -big, 0.0, NEG_INF], [-big, -big, -big, -big]], dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for block_size in (1, 3):
+            np.testing.assert_array_equal(online_softmax(z, block_size), snb.softmax(z))
+
+
+# --------------------------------------------------------------------------- error growth with rescalings (T11)
+def test_error_grows_with_the_number_of_rescalings_and_stays_bounded():
+    # Rising float32 input raises the running maximum in every block. The error of d grows with the
+    # number of rescalings (block_size=1: one per entry); blocks of 256 make it close to two-pass softmax.
+    z = np.linspace(-30, 30, 20_000).astype(np.float32)
+    ref = snb.softmax(z.astype(np.float64))
+    keep = ref > 1e-30
+    eps = float(np.finfo(np.float32).eps)
+
+    def err(p):
+        return float(np.max(np.abs(p.astype(np.float64) - ref)[keep] / ref[keep]) / eps)
+
+    e1, e256, two_pass = err(online_softmax(z, 1)), err(online_softmax(z, 256)), err(snb.softmax(z))
+    assert e1 > 2 * two_pass  # the growth is real, and measurable
+    assert e1 < 20_000 * 0.05  # far below the linear worst case n * u
+    assert e256 < 2 * two_pass + 8
+
+
+# --------------------------------------------------------------------------- accumulator equality and validation (B5)
+def test_accumulators_compare_by_value():
+    a = SoftmaxAccumulator().update(np.zeros((2, 3)))
+    b = SoftmaxAccumulator().update(np.zeros((2, 3)))
+    assert a == b
+    assert a != SoftmaxAccumulator().update(np.ones((2, 3)) * [[0.0, 0.0, 1.0]])
+    assert a != SoftmaxAccumulator()
+    assert SoftmaxAccumulator() == SoftmaxAccumulator()
+    assert (a == "state") is False
+    with pytest.raises(TypeError):
+        hash(a)
+
+
+@pytest.mark.parametrize("m, d, match", [
+    (0.0, -5.0, "d must be finite and >= 0"),
+    (0.0, np.nan, "d must be finite and >= 0"),
+    (0.0, np.inf, "d must be finite and >= 0"),
+    (0.0, 0.0, "inconsistent state"),
+    (NEG_INF, 1.0, "inconsistent state"),
+    (np.nan, 1.0, "m contains NaN"),
+    (np.inf, 1.0, r"m contains \+inf"),
+    (np.zeros(2), np.ones(3), "same shape"),
+    ("a", 1.0, "real numbers"),
+])
+def test_accumulator_rejects_inconsistent_state(m, d, match):
+    with pytest.raises(ValueError, match=match):
+        SoftmaxAccumulator(m, d)
+
+
+def test_valid_state_round_trips():
+    acc = SoftmaxAccumulator().update([[1.0, 2.0], [NEG_INF, NEG_INF]])
+    assert SoftmaxAccumulator(acc.m, acc.d) == acc
+    assert SoftmaxAccumulator(np.array([0.0, NEG_INF]), np.array([1.0, 0.0])).logsumexp[1] == NEG_INF
+
+
+def test_normalise_rejects_a_scalar_block():
+    with pytest.raises(ValueError, match="at least one dimension"):
+        SoftmaxAccumulator().update([1.0]).normalise(3.0)
+
+
+def test_online_softmax_names_its_argument_for_all_minus_inf_rows():
+    with pytest.raises(ValueError, match="x has a slice along the class axis where every entry is -inf"):
+        online_softmax([[0.0, 1.0], [NEG_INF, NEG_INF]], 1)
