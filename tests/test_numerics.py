@@ -83,3 +83,26 @@ def test_numerical_gradient_matches_closed_forms():
 def test_numerical_gradient_bad_step(h):
     with pytest.raises(ValueError, match=r"h must be a finite number > 0"):
         snb.numerical_gradient(np.sum, [1.0], h=h)
+
+
+def test_exp_limits_longdouble_returns_at_once_and_is_sharp():
+    # B6: the old loop started at float(max) = inf for float128 and stepped one ulp at a time.
+    import time
+
+    start = time.perf_counter()
+    lim = snb.exp_limits(np.longdouble)
+    assert time.perf_counter() - start < 2.0
+    z = lim["max_finite_z"]
+    with np.errstate(over="ignore"):
+        assert np.isfinite(np.exp(z))
+        assert not np.isfinite(np.exp(np.nextafter(z, np.longdouble(np.inf))))
+    if np.finfo(np.longdouble).max > np.finfo(np.float64).max:  # x86 extended precision: values kept wide
+        assert lim["max"] == np.finfo(np.longdouble).max and np.isfinite(lim["max"])
+        assert lim["zero"] < lim["normal"] < 0 < lim["overflow"]
+        assert float(lim["overflow"]) == pytest.approx(11356.523406294143, rel=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, bool, "U3"])
+def test_exp_limits_rejects_non_float_types(dtype):
+    with pytest.raises(ValueError, match="dtype must be a numpy floating type"):
+        snb.exp_limits(dtype)
