@@ -41,6 +41,10 @@ from .attention import attention, attention_backward, tiled_attention
 from .streaming import SoftmaxAccumulator, online_softmax
 # --- end streaming, alternatives ---
 
+# --- softmax in today's models ---
+from .decoding import min_p_filter, sample, top_k_filter, top_p_filter
+# --- end softmax in today's models ---
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -101,4 +105,10 @@ __all__ = [
     "gumbel_softmax",
     "one_hot_argmax",
     # --- end streaming, alternatives ---
+    # --- softmax in today's models ---
+    "top_k_filter",
+    "top_p_filter",
+    "min_p_filter",
+    "sample",
+    # --- end softmax in today's models ---
 ]
