@@ -10,6 +10,15 @@ which the "Softmax at scale" chapter plots.
 Targets (issue 2), on the headline 4096 x 8192 arrays, both dtypes:
   * softmax_nb.softmax at least 1.5x faster than scipy.special.softmax;
   * at most 2.0x the time of one allocating np.exp(x) pass.
+
+``--torch`` (issue 11) instead times softmax_nb against PyTorch on the CPU with
+one thread (``torch.set_num_threads(1)``), interleaved on the same arrays:
+softmax, log_softmax, logsumexp and cross_entropy (class targets, mean
+reduction), float32 and float64, shapes 4096 x 8192 and 1024 x 32768. It
+prints speed ratios (torch time / softmax_nb time: above 1 means softmax_nb is
+faster) and writes ``benchmarks/results/torch_bench.json``. Targets, as ratios
+of the same run: log_softmax and cross_entropy >= 1.0x torch; softmax >= 1.2x
+torch, >= 1.5x scipy and <= 1.6x one allocating np.exp pass.
 """
 
 from __future__ import annotations
@@ -33,6 +42,8 @@ import softmax_nb as snb
 HEADLINE = (4096, 8192)
 SHAPES = [(256, 1024), (1024, 4096), (64, 65536), HEADLINE]
 RESULTS = Path(__file__).resolve().parent / "results" / "softmax_bench.json"
+TORCH_RESULTS = RESULTS.with_name("torch_bench.json")
+TORCH_SHAPES = [(4096, 8192), (1024, 32768)]
 
 
 def candidates(x: np.ndarray) -> dict[str, Callable[[], object]]:
@@ -92,11 +103,82 @@ def machine() -> dict[str, object]:
     }
 
 
+def torch_candidates(x: np.ndarray, labels: np.ndarray) -> dict[str, Callable[[], object]]:
+    """The four operations in softmax_nb and in torch (one thread), plus scipy and np.exp for softmax."""
+    import torch
+    import torch.nn.functional as F
+
+    xt, yt = torch.from_numpy(x), torch.from_numpy(labels)
+    return {
+        "np.exp": lambda: np.exp(x),
+        "scipy.softmax": lambda: scipy.special.softmax(x, axis=-1),
+        "snb.softmax": lambda: snb.softmax(x),
+        "torch.softmax": lambda: torch.softmax(xt, dim=-1),
+        "snb.log_softmax": lambda: snb.log_softmax(x),
+        "torch.log_softmax": lambda: torch.log_softmax(xt, dim=-1),
+        "snb.logsumexp": lambda: snb.logsumexp(x),
+        "torch.logsumexp": lambda: torch.logsumexp(xt, dim=-1),
+        "snb.cross_entropy": lambda: snb.cross_entropy(x, labels),
+        "torch.cross_entropy": lambda: F.cross_entropy(xt, yt),
+    }
+
+
+def torch_main(args: argparse.Namespace) -> int:
+    try:
+        import torch
+    except ImportError:
+        print("torch is not installed: nothing to compare (make torch)")
+        return 0
+    torch.set_num_threads(1)
+    rounds = 3 if args.quick else args.rounds
+    shapes = TORCH_SHAPES[:1] if args.quick else TORCH_SHAPES
+    rng = np.random.default_rng(0)
+    rows, ok = [], True
+    print(f"{'shape':>14} {'dtype':>8} {'operation':>14} {'snb ms':>9} {'torch ms':>9} {'torch/snb':>9}")
+    for shape in shapes:
+        base = rng.standard_normal(shape) * 3.0
+        labels = rng.integers(0, shape[1], size=shape[0])
+        for dtype in (np.float32, np.float64):
+            x = base.astype(dtype)
+            med = time_interleaved(torch_candidates(x, labels), rounds)
+            for op in ("softmax", "log_softmax", "logsumexp", "cross_entropy"):
+                ratio = med[f"torch.{op}"] / med[f"snb.{op}"]
+                row = {"shape": list(shape), "dtype": np.dtype(dtype).name, "operation": op,
+                       "snb_seconds": med[f"snb.{op}"], "torch_seconds": med[f"torch.{op}"], "torch_over_snb": ratio}
+                if op == "softmax":
+                    row["scipy_over_snb"] = med["scipy.softmax"] / med["snb.softmax"]
+                    row["snb_over_exp"] = med["snb.softmax"] / med["np.exp"]
+                rows.append(row)
+                print(f"{str(shape):>14} {row['dtype']:>8} {op:>14} {row['snb_seconds'] * 1e3:9.2f} "
+                      f"{row['torch_seconds'] * 1e3:9.2f} {ratio:8.2f}x")
+            sm = rows[-4]
+            print(f"{'':>14} {'':>8} {'softmax':>14} scipy/snb {sm['scipy_over_snb']:.2f}x, "
+                  f"snb/np.exp {sm['snb_over_exp']:.2f}x")
+            for r in rows[-4:]:
+                need = {"softmax": 1.2, "log_softmax": 1.0, "cross_entropy": 1.0}.get(r["operation"])
+                if need is not None:
+                    ok &= r["torch_over_snb"] >= need
+                if r["operation"] == "softmax":
+                    ok &= r["scipy_over_snb"] >= 1.5 and r["snb_over_exp"] <= 1.6
+            del x
+    if not args.quick:
+        payload = {"machine": {**machine(), "torch": torch.__version__, "torch_threads": torch.get_num_threads()},
+                   "rounds": rounds, "statistic": "median over interleaved rounds of the mean seconds per call",
+                   "results": rows}
+        TORCH_RESULTS.write_text(json.dumps(payload, indent=1) + "\n")
+        print(f"wrote {TORCH_RESULTS}")
+    print("targets met" if ok else "TARGETS MISSED")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="headline shape only, 3 rounds, no results file")
+    ap.add_argument("--torch", action="store_true", help="compare with PyTorch (one thread) instead (issue 11)")
     args = ap.parse_args(argv)
+    if args.torch:
+        return torch_main(args)
     shapes = [HEADLINE] if args.quick else SHAPES
     rounds = 3 if args.quick else args.rounds
     rows = []
