@@ -495,18 +495,19 @@ def train_char_mlp(train_ids: ArrayLike, vocab_size: int, *, context: int = 8, e
 
 def generate(model: CharMLP, prompt: ArrayLike, length: int, rng: np.random.Generator | None = None,
              greedy: bool = False, **sample_kwargs: Any) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
-    r"""Continue ``prompt`` by ``length`` tokens, and score each under the model.
+    r"""Continue a prompt (or a batch of prompts) by ``length`` tokens, and score each under the model.
 
     Parameters
     ----------
     model : CharMLP
         The language model.
     prompt : array_like of int
-        At least ``model.context`` token ids.
+        Shape ``(L,)`` for one prompt or ``(R, L)`` for ``R`` prompts
+        generated side by side, with ``L >= model.context``.
     length : int
         Number of tokens to generate, >= 1.
     rng : numpy.random.Generator, optional
-        Required unless ``greedy``.
+        Required unless ``greedy``; advanced by one number per row and step.
     greedy : bool, default False
         Take the most probable token (the first one on ties) instead of sampling.
     **sample_kwargs
@@ -515,23 +516,28 @@ def generate(model: CharMLP, prompt: ArrayLike, length: int, rng: np.random.Gene
     Returns
     -------
     tokens : numpy.ndarray of int
-        The ``length`` generated ids.
+        The generated ids, shape ``(length,)`` or ``(R, length)``.
     logp : numpy.ndarray
         :math:`\log p(x_t \mid \cdot)` of each generated token under the
         model at temperature 1 without filters, i.e. the model's own
-        log-likelihood of its text.
+        log-likelihood of its text; same shape as ``tokens``.
     """
     length = check_positive_int(length, "length")
-    seq = [int(i) for i in np.asarray(prompt).ravel()]
-    if len(seq) < model.context:
-        raise ValueError(f"prompt must hold at least context = {model.context} ids, got {len(seq)}")
+    p = np.asarray(prompt)
+    if p.ndim not in (1, 2) or p.dtype.kind not in "iu":
+        raise ValueError(f"prompt must be a 1-D or 2-D array of token ids, got dtype {p.dtype} and shape {p.shape}")
+    rows = np.atleast_2d(p).astype(np.intp)
+    if rows.shape[1] < model.context:
+        raise ValueError(f"prompt must hold at least context = {model.context} ids, got {rows.shape[1]}")
     if not greedy:
         rng = check_generator(rng)
-    out, logp = [], []
-    for _ in range(length):
-        z = model.logits(np.asarray(seq[-model.context:])[None, :])[0]
-        tok = int(np.argmax(z)) if greedy else int(sample(z, rng, **sample_kwargs))
-        logp.append(float(log_softmax(z)[tok]))
-        out.append(tok)
-        seq.append(tok)
-    return np.asarray(out, dtype=np.intp), np.asarray(logp)
+    window = rows[:, -model.context:].copy()
+    out = np.empty((rows.shape[0], length), dtype=np.intp)
+    logp = np.empty((rows.shape[0], length))
+    for t in range(length):
+        z = model.logits(window)
+        tok = np.argmax(z, axis=-1) if greedy else sample(z, rng, **sample_kwargs)
+        out[:, t] = tok
+        logp[:, t] = np.take_along_axis(log_softmax(z), tok[:, None], axis=-1)[:, 0]
+        window = np.concatenate([window[:, 1:], tok[:, None]], axis=1)
+    return (out[0], logp[0]) if p.ndim == 1 else (out, logp)

@@ -260,6 +260,14 @@ def test_generate_greedy_and_sampled():
     tok1, _ = generate(model, prompt, 50, np.random.default_rng(5), top_k=2)
     tok2, _ = generate(model, prompt, 50, np.random.default_rng(5), top_k=2)
     np.testing.assert_array_equal(tok1, tok2)
+    # a batch of prompts side by side: greedy rows equal separate calls; sampled rows have the asked shape
+    prompts = np.array([[0, 1, 2], [3, 4, 5], [5, 5, 0]])
+    batch, batch_lp = generate(model, prompts, 15, greedy=True)
+    for r in range(3):
+        one, one_lp = generate(model, prompts[r], 15, greedy=True)
+        np.testing.assert_array_equal(batch[r], one)
+        np.testing.assert_allclose(batch_lp[r], one_lp, rtol=1e-12)
+    assert generate(model, prompts, 4, np.random.default_rng(0), top_p=0.9)[0].shape == (3, 4)
     with pytest.raises(ValueError, match="prompt must hold at least"):
         generate(model, [0], 5, greedy=True)
     with pytest.raises(ValueError, match="rng must be"):
