@@ -543,7 +543,8 @@ def earlier_variables(nb: nbformat.NotebookNode) -> dict[str, list[str]]:
     return result
 
 
-def stub_source(label: str, number: str = "", uses: list[str] | None = None, info: dict | None = None) -> str:
+def stub_source(label: str, number: str = "", uses: list[str] | None = None, info: dict | None = None,
+                graded: bool = False) -> str:
     info = info or {}
     lines = [f"# Exercise {number} ({label})." if number else f"# Exercise {label}."]
     if uses:
@@ -554,6 +555,10 @@ def stub_source(label: str, number: str = "", uses: list[str] | None = None, inf
     answer = info.get("answer")
     if answer:
         lines.append("# Your answer must define: " + ", ".join(f"`{a}`" for a in _answer_names(answer)) + ".")
+        if info.get("doc"):
+            lines.append("# " + info["doc"])
+        if info.get("tests") and graded:
+            lines.append(f'# Check it with grader.check("{label}") in the next cell.')
         lines.append("")
         for a in answer if isinstance(answer, list) else [answer]:
             if a.startswith("def "):
@@ -603,6 +608,17 @@ def caption_cell(number: str, caption: str, refs: Refs) -> nbformat.NotebookNode
     return cell
 
 
+GRADER_SETUP = """
+
+# Check your answers with grader.check("<label>"); it needs otter-grader (pip install otter-grader).
+try:
+    import otter
+    grader = otter.Notebook(tests_dir="tests/{doc}")
+except ImportError:
+    class grader:  # noqa: N801 - stands in for otter.Notebook
+        @staticmethod
+        def check(label):
+            print(f"To check {{label}}, install otter-grader (pip install otter-grader) and restart.")"""
 SETUP_CALL = re.compile(r"^setup\(.*\)\s*$", re.MULTILINE)
 XMODE = ("\n# Full tracebacks while you work on the exercises (the book itself prints errors on one line).\n"
          "%xmode Context")
@@ -689,7 +705,7 @@ def student_notebook(nb: nbformat.NotebookNode, mode: str = "handout", doc: str 
                     continue
                 stubbed.add(label)
                 info = exercises.get(label, {})
-                cell.source = stub_source(label, ex_numbers.get(label, ""), uses.get(label), info)
+                cell.source = stub_source(label, ex_numbers.get(label, ""), uses.get(label), info, graded)
                 cell.metadata["tags"] = [t for t in tags if t not in (SOLUTION_TAG, "hide-input", "remove-input")] \
                     + STUB_TAGS
                 cell.metadata.pop("mystnb", None)
@@ -702,7 +718,7 @@ def student_notebook(nb: nbformat.NotebookNode, mode: str = "handout", doc: str 
             if not setup_done and SETUP_CALL.search(cell.source):
                 cell.source = SETUP_CALL.sub(lambda m: m.group(0) + XMODE, cell.source, count=1)
                 if graded:
-                    cell.source += f'\n\nimport otter\ngrader = otter.Notebook(tests_dir="tests/{doc}")'
+                    cell.source += GRADER_SETUP.format(doc=doc)
                 setup_done = True
             if mode == "handout":
                 cell.outputs = []
@@ -723,8 +739,23 @@ def student_notebook(nb: nbformat.NotebookNode, mode: str = "handout", doc: str 
 
 
 def write_student(path: Path, out_dir: Path, mode: str = "handout", refs: Refs | None = None,
-                  exercises: dict[str, dict] | None = None, graded: bool = False) -> Path:
+                  exercises: dict[str, dict] | None = None, graded: bool | None = None) -> Path:
+    """Write the student notebook of ``path`` into ``out_dir``.
+
+    ``graded=None`` (the default) adds otter checks to a handout when the
+    chapter has autograded exercises, and writes their public tests to
+    ``out_dir/tests/<chapter>/``.
+    """
     nb = nbformat.read(path, as_version=4)
+    exercises = load_exercises() if exercises is None else exercises
+    if graded is None:
+        text = "\n".join(c.source for c in nb.cells)
+        labels = [lb for lb, info in exercises.items() if info.get("tests") and f":label: {lb}" in text]
+        graded = mode == "handout" and bool(labels)
+        if graded:
+            import grade  # tools/grade.py
+
+            grade.write_tests(out_dir / "tests" / path.stem, labels, hidden=False)
     student = student_notebook(nb, mode=mode, doc=path.stem, refs=refs, exercises=exercises, graded=graded)
     nbformat.validate(student)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -774,6 +805,8 @@ def build(out: Path, notebooks: list[Path] | None = None, site_src: bool = True)
     (branch / "book").mkdir(parents=True)
     for nb in handouts.glob("*.ipynb"):
         shutil.copy2(nb, branch / "book" / nb.name)
+    if (handouts / "tests").is_dir():  # public otter tests, next to the notebooks
+        shutil.copytree(handouts / "tests", branch / "book" / "tests")
     for extra in ("binder", "benchmarks/results"):
         if (ROOT / extra).is_dir():
             shutil.copytree(ROOT / extra, branch / extra)
