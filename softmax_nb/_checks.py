@@ -23,6 +23,7 @@ except ImportError:  # pragma: no cover - older numpy
 REDUCTIONS = ("mean", "sum", "none")
 
 
+# --- arrays, axes and the NaN/inf policy (every module) ---
 def as_float_array(z: ArrayLike, name: str = "z") -> NDArray[np.floating]:
     """Return ``z`` as a floating array without copying floating input.
 
@@ -95,6 +96,35 @@ def check_axes(arr: NDArray[Any], axis: Any, name: str = "z") -> tuple[int, ...]
     return (_check_in_range(_as_axis_index(axis), ndim, name),)
 
 
+def check_max(m: NDArray[np.floating], name: str = "z") -> None:
+    """Reject slices whose maximum makes softmax undefined (all -inf, +inf, NaN)."""
+    check_no_nan_or_posinf(m, name)
+    if np.isneginf(m).any():
+        raise ValueError(f"{name} has a slice along the class axis where every entry is -inf; "
+                         "softmax is undefined there (at least one class must be unmasked)")
+
+
+def check_no_nan_or_posinf(m: NDArray[np.floating], name: str = "z") -> None:
+    """Reject NaN and +inf in (running) maxima; -inf is allowed (nothing unmasked seen yet)."""
+    if np.isnan(m).any():
+        raise ValueError(f"{name} contains NaN; softmax is undefined there")
+    if np.isposinf(m).any():
+        raise ValueError(f"{name} contains +inf; softmax is undefined there (use a large finite logit instead)")
+
+
+def check_finite(arr: NDArray[np.floating], name: str) -> None:
+    """Check that every entry of ``arr`` is finite (no NaN, no ±inf)."""
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} must contain only finite numbers, got NaN or ±inf")
+
+
+def check_same_shape(a: NDArray[Any], b: NDArray[Any], name_a: str, name_b: str) -> None:
+    """Check that two arrays have the same shape."""
+    if a.shape != b.shape:
+        raise ValueError(f"{name_a} and {name_b} must have the same shape, got {a.shape} and {b.shape}")
+
+
+# --- scalar arguments ---
 def check_bool(value: Any, name: str) -> bool:
     """Check that ``value`` is ``True`` or ``False`` (a Python or numpy bool)."""
     if not isinstance(value, (bool, np.bool_)):
@@ -115,19 +145,18 @@ def check_temperature(temperature: Any) -> float:
     return t
 
 
-def check_max(m: NDArray[np.floating], name: str = "z") -> None:
-    """Reject slices whose maximum makes softmax undefined (all -inf, +inf, NaN)."""
-    check_no_nan_or_posinf(m, name)
-    if np.isneginf(m).any():
-        raise ValueError(f"{name} has a slice along the class axis where every entry is -inf; "
-                         "softmax is undefined there (at least one class must be unmasked)")
-
-
 def check_reduction(reduction: str) -> str:
     """Check that ``reduction`` is one of ``'mean'``, ``'sum'`` or ``'none'``."""
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
     return reduction
+
+
+def check_choice(value: Any, choices: tuple[str, ...], name: str) -> str:
+    """Check that ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value
 
 
 def check_unit_interval(value: Any, name: str) -> float:
@@ -159,50 +188,6 @@ def check_positive_int(value: Any, name: str) -> int:
     return int(value)
 
 
-def check_labels(labels: ArrayLike, num_classes: int, name: str = "labels") -> NDArray[np.intp]:
-    """Return integer class labels, checking ``0 <= label < num_classes``."""
-    arr = np.asarray(labels)
-    if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-            raise ValueError(f"{name} must be integer class indices in [0, {num_classes}), got non-integer values")
-    elif arr.dtype.kind not in "iu":
-        raise ValueError(f"{name} must be integer class indices in [0, {num_classes}), got dtype {arr.dtype}")
-    arr = arr.astype(np.intp)
-    if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
-        bad = arr[(arr < 0) | (arr >= num_classes)].flat[0]
-        raise ValueError(f"{name} must be in [0, {num_classes}) for {num_classes} classes, got {bad}")
-    return arr
-
-
-def check_same_shape(a: NDArray[Any], b: NDArray[Any], name_a: str, name_b: str) -> None:
-    """Check that two arrays have the same shape."""
-    if a.shape != b.shape:
-        raise ValueError(f"{name_a} and {name_b} must have the same shape, got {a.shape} and {b.shape}")
-
-
-# --- losses, calibration, training ---
-# (check_finite, used by these modules too, is defined in the "streaming, alternatives" block.)
-
-def check_probabilities(arr: NDArray[Any], name: str) -> None:
-    """Check that every entry is a finite number in ``[0, 1]``."""
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must contain finite probabilities in [0, 1], got NaN or inf")
-    if arr.size and (arr.min() < 0.0 or arr.max() > 1.0):
-        raise ValueError(f"{name} must contain probabilities in [0, 1], "
-                         f"got values in [{arr.min():.6g}, {arr.max():.6g}]")
-
-
-def check_class_weights(alpha: ArrayLike, num_classes: int, name: str = "alpha") -> NDArray[np.float64]:
-    """Return a length-``num_classes`` vector of finite, non-negative class weights."""
-    arr = np.asarray(alpha, dtype=np.float64)
-    if arr.shape != (num_classes,):
-        raise ValueError(f"{name} must be None or a vector of length K={num_classes} (one weight per class), "
-                         f"got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)) or arr.min() < 0.0:
-        raise ValueError(f"{name} must contain finite class weights >= 0")
-    return arr
-
-
 def check_sigmoid_alpha(alpha: Any) -> float:
     """Return ``alpha`` of a sigmoid focal loss as a float, checking ``alpha <= 1`` (``alpha < 0`` disables it)."""
     try:
@@ -212,13 +197,6 @@ def check_sigmoid_alpha(alpha: Any) -> float:
     if not (math.isfinite(a) and a <= 1.0):
         raise ValueError(f"alpha must be a finite number <= 1 (or < 0 to disable weighting), got {alpha!r}")
     return a
-
-
-def check_choice(value: Any, choices: tuple[str, ...], name: str) -> str:
-    """Check that ``value`` is one of ``choices``."""
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-    return value
 
 
 def check_bounds(bounds: Any, name: str = "bounds") -> tuple[float, float]:
@@ -243,27 +221,48 @@ def check_fraction(value: Any, name: str) -> float:
     return v
 
 
-# --- streaming, alternatives ---
-def check_no_nan_or_posinf(m: NDArray[np.floating], name: str = "z") -> None:
-    """Reject NaN and +inf in (running) maxima; -inf is allowed (nothing unmasked seen yet)."""
-    if np.isnan(m).any():
-        raise ValueError(f"{name} contains NaN; softmax is undefined there")
-    if np.isposinf(m).any():
-        raise ValueError(f"{name} contains +inf; softmax is undefined there (use a large finite logit instead)")
-
-
-def check_finite(arr: NDArray[np.floating], name: str) -> None:
-    """Check that every entry of ``arr`` is finite (no NaN, no ±inf)."""
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} must contain only finite numbers, got NaN or ±inf")
-
-
 def check_generator(rng: Any, name: str = "rng") -> np.random.Generator:
     """Check that ``rng`` is a :class:`numpy.random.Generator` (e.g. ``np.random.default_rng(0)``)."""
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"{name} must be a numpy.random.Generator such as np.random.default_rng(seed), "
                          f"got {type(rng).__name__}")
     return rng
+
+
+# --- labels, probabilities and class weights ---
+def check_labels(labels: ArrayLike, num_classes: int, name: str = "labels") -> NDArray[np.intp]:
+    """Return integer class labels, checking ``0 <= label < num_classes``."""
+    arr = np.asarray(labels)
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            raise ValueError(f"{name} must be integer class indices in [0, {num_classes}), got non-integer values")
+    elif arr.dtype.kind not in "iu":
+        raise ValueError(f"{name} must be integer class indices in [0, {num_classes}), got dtype {arr.dtype}")
+    arr = arr.astype(np.intp)
+    if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
+        bad = arr[(arr < 0) | (arr >= num_classes)].flat[0]
+        raise ValueError(f"{name} must be in [0, {num_classes}) for {num_classes} classes, got {bad}")
+    return arr
+
+
+def check_probabilities(arr: NDArray[Any], name: str) -> None:
+    """Check that every entry is a finite number in ``[0, 1]``."""
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must contain finite probabilities in [0, 1], got NaN or inf")
+    if arr.size and (arr.min() < 0.0 or arr.max() > 1.0):
+        raise ValueError(f"{name} must contain probabilities in [0, 1], "
+                         f"got values in [{arr.min():.6g}, {arr.max():.6g}]")
+
+
+def check_class_weights(alpha: ArrayLike, num_classes: int, name: str = "alpha") -> NDArray[np.float64]:
+    """Return a length-``num_classes`` vector of finite, non-negative class weights."""
+    arr = np.asarray(alpha, dtype=np.float64)
+    if arr.shape != (num_classes,):
+        raise ValueError(f"{name} must be None or a vector of length K={num_classes} (one weight per class), "
+                         f"got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)) or arr.min() < 0.0:
+        raise ValueError(f"{name} must contain finite class weights >= 0")
+    return arr
 
 
 def check_matrix_and_labels(arr: NDArray[np.floating], labels: ArrayLike, name: str) -> NDArray[np.intp]:

@@ -173,7 +173,8 @@ def gumbel_softmax(logits: ArrayLike, temperature: float, rng: np.random.Generat
     ValueError
         If ``temperature`` is not a finite number > 0, ``rng`` is not a
         :class:`numpy.random.Generator`, the class axis is empty, or a slice
-        is all ``-inf`` or contains ``+inf``/NaN.
+        is all ``-inf`` or contains ``+inf``/NaN (the package's input
+        policy, :mod:`softmax_nb.core`).
 
     Examples
     --------

@@ -384,9 +384,10 @@ def log_softmax(z: ArrayLike, axis: int | tuple[int, ...] | None = -1, temperatu
     z : array_like
         Logits (dtypes as in :func:`softmax`).
     axis : int, tuple of ints or None, default -1
-        The class axis or axes. **scipy's default is** ``axis=None``.
+        The class axis or axes. **scipy's default is** ``axis=None``;
+        torch's ``dim`` is this ``axis``.
     temperature : float, default 1.0
-        ``T``; a finite number > 0.
+        ``T``; a finite number > 0 (as in :func:`softmax`).
     where : array_like of bool, optional
         Keyword only; as in :func:`softmax`. Masked entries give ``-inf``,
         and a slice with no ``True`` entry gives all ``-inf``.

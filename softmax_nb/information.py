@@ -1,7 +1,9 @@
 r"""Entropy and Kullback-Leibler divergence of discrete distributions.
 
 Logarithms are natural (results in nats) and :math:`0 \log 0 = 0`, the limit
-of :math:`p \log p` as :math:`p \to 0`. Together with
+of :math:`p \log p` as :math:`p \to 0`. In line with the package's input
+policy (:mod:`softmax_nb.core`), NaN and infinite probabilities raise
+:class:`ValueError` rather than propagate. Together with
 :func:`~softmax_nb.losses.cross_entropy` they satisfy
 :math:`H(y, p) = H(y) + \mathrm{KL}(y \,\|\, p)`.
 """

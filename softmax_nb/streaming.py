@@ -172,8 +172,9 @@ class SoftmaxAccumulator:
         Raises
         ------
         ValueError
-            If ``block`` contains NaN or ``+inf``, is a scalar, or its rows do
-            not match the accumulator's.
+            If ``block`` contains NaN or ``+inf`` (the package's input policy,
+            :mod:`softmax_nb.core`), is a scalar, or its rows do not match the
+            accumulator's.
         """
         return self._update(as_float_array(block, "block"), "block")
 
@@ -235,7 +236,8 @@ class SoftmaxAccumulator:
         ------
         ValueError
             If a row has seen only ``-inf`` (or nothing), where softmax is
-            undefined, or the rows do not match.
+            undefined (the package's input policy, :mod:`softmax_nb.core`),
+            or the rows do not match.
         """
         arr = as_float_array(block, "block")
         if arr.ndim == 0:
