@@ -105,7 +105,7 @@ class _Rows:
     def restore_reduced(self, red: NDArray[Any], keepdims: bool) -> NDArray[Any]:
         """Shape a per-row result ``(rows,)`` as the reduction of the input."""
         out = red.reshape(self.batch_shape)
-        if keepdims and not self.scalar:
+        if keepdims:  # a 0-d input counts as shape (1,) here, as in scipy
             out = np.expand_dims(out, self.axes)
         return out
 

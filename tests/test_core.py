@@ -429,6 +429,10 @@ def test_large_temperature_with_extreme_logits(dtype):
         np.testing.assert_allclose(snb.softmax(z, temperature=big), exact, rtol=8 * np.finfo(dtype).eps)
         np.testing.assert_allclose(snb.log_softmax(z, temperature=big), sps.log_softmax([1.0, -1.0]) * 1,
                                    rtol=8 * np.finfo(dtype).eps)
+    # only the overflowing entry is recomputed; the others are scaled as usual: (big/2 - big)/big = -0.5
+    z3 = np.array([big, -big, big / 2], dtype=dtype)
+    np.testing.assert_allclose(snb.softmax(z3, temperature=big), sps.softmax([0.0, -2.0, -0.5]),
+                               rtol=8 * np.finfo(dtype).eps)
     # float32 with a T whose reciprocal underflows in float32: -inf masks must stay 0, not NaN.
     assert np.all(np.isfinite(snb.softmax(np.array([0.0, -np.inf, 1.0], dtype), temperature=1e300)))
     np.testing.assert_allclose(snb.softmax(np.array([0.0, -np.inf, 1.0], dtype), temperature=1e300),

@@ -130,6 +130,24 @@ def test_zero_d_input_is_one_class(dtype):
             assert isinstance(got, np.generic) and got.dtype == dtype
             assert float(got) == float(theirs(np.float64(3.0), axis=axis))
     assert isinstance(snb.sigmoid(np.float64(0.5)), np.float64)
+    kept = snb.logsumexp(x, keepdims=True)
+    assert kept.shape == sps.logsumexp(np.float64(3.0), keepdims=True).shape == (1,) and kept.dtype == dtype
+
+
+def test_return_sign_without_weights_and_ignored_entries():
+    assert snb.logsumexp([1.0, 2.0], return_sign=True) == sps.logsumexp([1.0, 2.0], return_sign=True)
+    lse, sign = snb.logsumexp(np.array([[-np.inf, -np.inf], [0.0, 0.0]]), return_sign=True)
+    np.testing.assert_array_equal(sign, [0.0, 1.0])
+    np.testing.assert_array_equal(lse, [-np.inf, np.log(2.0)])
+    # b == 0 removes an entry entirely, even +inf or NaN (as scipy for +inf)
+    assert snb.logsumexp([1.0, np.inf], b=[1.0, 0.0]) == sps.logsumexp([1.0, np.inf], b=[1.0, 0.0]) == 1.0
+    assert snb.logsumexp([1.0, np.nan], b=[1.0, 0.0]) == 1.0
+    with pytest.raises(ValueError, match=r"\+inf where b != 0"):
+        snb.logsumexp([1.0, np.inf], b=[1.0, 1.0])
+    with pytest.raises(ValueError, match="NaN where b != 0"):
+        snb.logsumexp([1.0, np.nan], b=[1.0, 1.0])
+    lse0, sign0 = snb.logsumexp([1.0, 1.0], b=[1.0, -1.0], return_sign=True)
+    assert lse0 == -np.inf and sign0 == 0.0  # an exactly cancelled sum
 
 
 def test_empty_input():
