@@ -87,7 +87,8 @@ class _Rows:
             arr = arr.reshape(1)
         rest = tuple(a for a in range(arr.ndim) if a not in axes)
         self.perm = rest + axes
-        moved = arr.transpose(self.perm)
+        self.identity = self.perm == tuple(range(arr.ndim))
+        moved = arr if self.identity else arr.transpose(self.perm)
         self.moved_shape = moved.shape
         self.batch_shape = moved.shape[:len(rest)]
         self.k = math.prod(moved.shape[len(rest):])
@@ -99,7 +100,9 @@ class _Rows:
 
     def restore(self, out2: NDArray[Any]) -> NDArray[Any]:
         """Undo the layout change for an output shaped like the rows."""
-        out = out2.reshape(self.moved_shape).transpose(np.argsort(self.perm))
+        out = out2.reshape(self.moved_shape)
+        if not self.identity:
+            out = out.transpose(np.argsort(self.perm))
         return out.reshape(()) if self.scalar else out
 
     def restore_reduced(self, red: NDArray[Any], keepdims: bool) -> NDArray[Any]:
@@ -210,7 +213,7 @@ def _softmax_rows(z: NDArray[np.floating], out: NDArray[np.floating], t: float) 
     library or on the CPU's SIMD level. Its rounding error grows like
     :math:`O(u \log K)`.
     """
-    m = np.max(z, axis=1, keepdims=True)
+    m = np.maximum.reduce(z, axis=1, keepdims=True)
     if not np.isfinite(m).all():  # one cheap test per block; diagnose only on failure
         check_max(m)
     _shift_scale(z, m, out, t)
@@ -247,8 +250,9 @@ def _blocks(n: int, k: int, itemsize: int):
 
 def _finish(out: NDArray[Any], dtype: np.dtype, scalar: bool) -> Any:
     """Round to the output dtype (float16 log-values below -65504 correctly become -inf)."""
-    with np.errstate(over="ignore"):
-        out = out.astype(dtype, copy=False)
+    if out.dtype != dtype:
+        with np.errstate(over="ignore"):
+            out = out.astype(dtype)
     return out[()] if scalar else out
 
 
