@@ -151,7 +151,7 @@ def gumbel_softmax(logits: ArrayLike, temperature: float, rng: np.random.Generat
         Unnormalised log-probabilities ``z``; ``-inf`` marks impossible classes.
     temperature : float
         ``T``; a finite number > 0 (not a bool). Tiny ``T`` whose reciprocal
-        overflows gives the hard limit, not NaN (see :func:`softmax`).
+        overflows gives the hard limit, not NaN (see :func:`~softmax_nb.core.softmax`).
     rng : numpy.random.Generator
         Source of the noise, e.g. ``np.random.default_rng(seed)``: the same
         seed gives the same sample. It is advanced exactly as by

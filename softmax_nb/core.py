@@ -281,7 +281,7 @@ def softmax(z: ArrayLike, axis: int | tuple[int, ...] | None = -1, temperature: 
     z : array_like
         Logits. float16/float32/float64 input keeps its dtype (float16 is
         computed in float32 internally); integers and bools give float64.
-    axis : int, tuple of ints or None, default -1
+    axis : int, tuple of int or None, default -1
         The class axis (or axes, normalised jointly). ``None`` means all
         axes. **scipy's default is** ``axis=None``; torch's ``dim`` is this
         ``axis``.
@@ -387,7 +387,7 @@ def log_softmax(z: ArrayLike, axis: int | tuple[int, ...] | None = -1, temperatu
     ----------
     z : array_like
         Logits (dtypes as in :func:`softmax`).
-    axis : int, tuple of ints or None, default -1
+    axis : int, tuple of int or None, default -1
         The class axis or axes. **scipy's default is** ``axis=None``;
         torch's ``dim`` is this ``axis``.
     temperature : float, default 1.0
@@ -501,7 +501,7 @@ def logsumexp(z: ArrayLike, axis: int | tuple[int, ...] | None = -1, keepdims: b
     z : array_like
         Logits (dtypes as in :func:`softmax`; the result has the floating
         dtype of ``z``).
-    axis : int, tuple of ints or None, default -1
+    axis : int, tuple of int or None, default -1
         The axis or axes to reduce. **scipy's default is** ``axis=None``.
     keepdims : bool, default False
         Keep the reduced axes with length 1 (handy for broadcasting).
