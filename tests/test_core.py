@@ -374,6 +374,15 @@ def test_batch_invariance_across_row_blocks():
     full = snb.softmax(z)
     for i in (0, 130, 131, 699):
         assert full[i].tobytes() == snb.softmax(z[i]).tobytes() == snb.softmax(z[i:i + 1])[0].tobytes()
+    # Many short rows: numpy must still sum each row on its own (K = 9 and 17 exceed the 8-term unrolling).
+    rng = np.random.default_rng(12)
+    for k in (3, 9, 17):
+        z = rng.standard_normal((20_000, k)).astype(np.float32) * 5
+        full, log_full, lse_full = snb.softmax(z), snb.log_softmax(z), snb.logsumexp(z)
+        for i in (0, 9_999, 19_999):
+            assert full[i].tobytes() == snb.softmax(z[i]).tobytes()
+            assert log_full[i].tobytes() == snb.log_softmax(z[i]).tobytes()
+            assert lse_full[i].tobytes() == snb.logsumexp(z[i]).tobytes()
 
 
 def test_float32_is_computed_in_float32():
