@@ -26,10 +26,12 @@ maximum in this way is the memory-efficient attention of Rabe and Staats
 
 Rounding: every rescaling multiplies :math:`d` by a rounded factor, so the
 relative error of :math:`d` grows with the number of blocks in which the
-maximum changes (for float32 input that rises steadily, ``block_size=1``
-gives errors of order :math:`10^2` ulp against :math:`10^1` for the two-pass
-:func:`~softmax_nb.core.softmax`). Blocks of a few hundred columns make the
-rescalings rare and the error close to the two-pass one.
+maximum changes. For 20 000 steadily rising float32 logits, ``block_size=1``
+gave about 180 ulp against 18 ulp for the two-pass
+:func:`~softmax_nb.core.softmax` with numpy's AVX2 ``exp`` kernels, but 18 ulp
+without them: how fast the error grows depends on the rounding of ``exp``.
+Blocks of a few hundred columns make the rescalings rare and the error close
+to the two-pass one on every machine.
 
 NaN, ``+inf`` and ``-inf`` follow the package's input policy (module
 :mod:`softmax_nb.core`): NaN and ``+inf`` raise, ``-inf`` entries are masked.
