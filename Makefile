@@ -73,6 +73,34 @@ student: install
 	$(BIN)/python tools/make_student.py --out _build/student
 	$(BIN)/jupyter-book build _build/student/site -W -n --keep-going
 
+# Course kit (book/instructors.md). Autograde a folder of submitted notebooks
+# offline with otter-grader: make grade SUBMISSIONS=dir/ [GRADES=_build/grades.csv]
+GRADES ?= _build/grades.csv
+# A trimmed book for one course path: make course TOC=book/course/paths/two_weeks.yml
+# (renders _build/course/<path>/_build/html with the -W -n gate).
+TOC ?= book/course/paths/two_weeks.yml
+STUDENT_VENV ?= _build/student-venv
+.PHONY: grade course test-course test-student-install
+
+grade: install
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=dir/"; exit 2; }
+	$(BIN)/python tools/grade.py "$(SUBMISSIONS)" --out "$(GRADES)"
+
+course: install
+	$(BIN)/jupyter-book build "$$($(BIN)/python tools/make_course.py "$(TOC)" --out _build/course)" -W -n --keep-going
+
+# Builds every course path with the -W -n gate (slow: one book build per path).
+test-course: install
+	RUN_COURSE_BUILDS=1 $(BIN)/python -m pytest -q -p no:xdist tests/test_course.py
+
+# A fresh venv from requirements-student.txt alone runs every chapter (lax).
+# Slow (downloads and installs JupyterLab and the numeric stack): not part of `make test`.
+test-student-install:
+	rm -rf $(STUDENT_VENV)
+	$(PYTHON) -m venv $(STUDENT_VENV)
+	$(STUDENT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-student.txt
+	$(STUDENT_VENV)/bin/python tools/check_student_install.py
+
 actionlint: $(ACTIONLINT)
 
 $(ACTIONLINT):
