@@ -45,6 +45,22 @@ here.
   for scipy's behaviour. torch's ``dim`` is our ``axis``.
 * A :class:`numpy.ma.MaskedArray` is rejected (its mask would be ignored);
   pass ``where=~z.mask`` instead.
+
+**Deliberate differences from scipy.special** (``softmax``, ``log_softmax``,
+``logsumexp``, ``expit``), each tested in ``tests/test_parity_scipy.py``:
+
+==============================  =====================================  ==================================
+input or option                 scipy.special                          softmax_nb
+==============================  =====================================  ==================================
+default axis                    ``None`` (all elements)                ``-1`` (each slice along the last)
+NaN in a used slice             propagates NaN                         ``ValueError``
+``+inf`` in softmax             NaN                                    ``ValueError``
+negative ``sum(b e^z)``         NaN (without ``return_sign``)          ``ValueError``
+float16 input                   computed in float16                    computed in float32, rounded once
+integer input                   int8 -> float16, uint8 wraps round     float64, exact (int64 too)
+``where=`` mask                 not available                          JAX semantics
+``temperature=``                not available                          :math:`z/T`, any finite ``T > 0``
+==============================  =====================================  ==================================
 """
 
 from __future__ import annotations
