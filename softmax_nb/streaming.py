@@ -190,6 +190,8 @@ class SoftmaxAccumulator:
         The result is exactly commutative (``a.merge(b)`` equals
         ``b.merge(a)`` bit for bit) and associative up to rounding, so chunks
         may be reduced in any order or tree shape.
+        States of different dtypes merge in the promoted dtype (float32 and
+        float64 give float64), whichever side is ``self``.
 
         Parameters
         ----------

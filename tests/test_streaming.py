@@ -352,3 +352,12 @@ def test_normalise_rejects_a_scalar_block():
 def test_online_softmax_names_its_argument_for_all_minus_inf_rows():
     with pytest.raises(ValueError, match="x has a slice along the class axis where every entry is -inf"):
         online_softmax([[0.0, 1.0], [NEG_INF, NEG_INF]], 1)
+
+
+def test_merge_of_different_dtypes_promotes_symmetrically():
+    a = SoftmaxAccumulator().update(np.float32([1.0, 2.0]))
+    b = SoftmaxAccumulator().update(np.float64([3.0]))
+    ab, ba = a.merge(b), b.merge(a)
+    assert np.asarray(ab.d).dtype == np.asarray(ba.d).dtype == np.float64
+    assert ab == ba
+    assert float(ab.logsumexp) == pytest.approx(float(snb.logsumexp([1.0, 2.0, 3.0])), rel=1e-7)
