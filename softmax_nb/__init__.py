@@ -43,6 +43,7 @@ from .streaming import SoftmaxAccumulator, online_softmax
 
 # --- softmax in today's models ---
 from .decoding import min_p_filter, sample, top_k_filter, top_p_filter
+from .vocab import chunked_cross_entropy, sharded_cross_entropy
 # --- end softmax in today's models ---
 
 __version__ = "0.1.0"
@@ -110,5 +111,7 @@ __all__ = [
     "top_p_filter",
     "min_p_filter",
     "sample",
+    "chunked_cross_entropy",
+    "sharded_cross_entropy",
     # --- end softmax in today's models ---
 ]
