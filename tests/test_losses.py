@@ -424,3 +424,375 @@ def test_focal_loss_at_certainty_is_positive_zero():
     grad = focal_loss_grad(z, t)
     assert loss[0] == 0.0 and not np.signbit(loss[0])
     assert not np.any(np.signbit(grad))
+
+
+# ----------------------------------------------------------------- targets that do not sum to 1 (student finding)
+
+def test_cross_entropy_grad_of_unnormalised_target_is_sum_y_p_minus_y():
+    # The student's example: y = [1, 1, 0, 0] sums to 2, so the gradient is 2p - y, not p - y.
+    z = np.array([0.5, -1.0, 2.0, 0.0])
+    y = np.array([1.0, 1.0, 0.0, 0.0])
+    p = np.exp(sp.log_softmax(z))
+    g = cross_entropy_grad(z, y, reduction="sum")
+    np.testing.assert_allclose(g, 2 * p - y, rtol=1e-15, atol=1e-16)
+    np.testing.assert_allclose(g, central_diff(lambda v: cross_entropy(v, y, reduction="sum"), z),
+                               rtol=1e-7, atol=1e-9)
+    assert not np.allclose(g, p - y)
+
+
+@SETTINGS
+@given(st.data(), st.floats(0, 1), st.sampled_from(["mean", "sum", "none"]), st.booleans())
+def test_cross_entropy_grad_any_soft_target_matches_finite_differences(data, eps, reduction, use_weight):
+    n, k = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 5))
+    z = data.draw(hnp.arrays(np.float64, (n, k), elements=st.floats(-3, 3)))
+    y = data.draw(hnp.arrays(np.float64, (n, k), elements=st.floats(0, 1)))  # rows need not sum to 1
+    w = np.linspace(0.5, 2.0, k) if use_weight else None
+
+    def loss(v):
+        out = cross_entropy(v, y, label_smoothing=eps, reduction=reduction, weight=w)
+        return np.sum(out)  # 'none': the gradient of the sum is the per-sample gradients stacked
+
+    np.testing.assert_allclose(cross_entropy_grad(z, y, label_smoothing=eps, reduction=reduction, weight=w),
+                               central_diff(loss, z), rtol=1e-6, atol=1e-8)
+
+
+# ----------------------------------------------------------------- weight, ignore_index, class axis (numpy only)
+
+def ce_reference_loop(z, y, axis=-1, weight=None, ignore_index=None, eps=0.0, reduction="mean"):
+    """PyTorch's documented cross_entropy, one sample at a time with math.log/exp (class labels)."""
+    import math
+    zm = np.moveaxis(np.asarray(z, dtype=np.float64), axis, -1)
+    k = zm.shape[-1]
+    w = np.ones(k) if weight is None else np.asarray(weight, dtype=np.float64)
+    losses, total_w = [], 0.0
+    for idx in np.ndindex(zm.shape[:-1]):
+        c = int(np.asarray(y)[idx])
+        if ignore_index is not None and c == ignore_index:
+            losses.append(0.0)
+            continue
+        row = [float(v) for v in zm[idx]]
+        m = max(row)
+        lse = m + math.log(sum(math.exp(v - m) for v in row))
+        logp = [v - lse for v in row]
+        nll = -w[c] * logp[c]
+        smooth = -sum(w[j] * logp[j] for j in range(k)) / k
+        losses.append((1 - eps) * nll + eps * smooth)
+        total_w += w[c]
+    out = np.array(losses).reshape(zm.shape[:-1])
+    if reduction == "none":
+        return out
+    return out.sum() if reduction == "sum" else out.sum() / total_w
+
+
+@SETTINGS
+@given(st.data(), st.sampled_from([0.0, 0.2, 1.0]), st.sampled_from(["mean", "sum", "none"]),
+       st.sampled_from([None, -100, 1]), st.booleans())
+def test_cross_entropy_weight_ignore_index_axis_match_reference_loop(data, eps, reduction, ignore_index, use_w):
+    n, k, d = data.draw(st.integers(1, 4)), data.draw(st.integers(2, 5)), data.draw(st.integers(1, 3))
+    z = data.draw(hnp.arrays(np.float64, (n, k, d), elements=st.floats(-20, 20)))
+    y = data.draw(hnp.arrays(np.intp, (n, d), elements=st.integers(0, k - 1)))
+    if ignore_index is not None:
+        hit = data.draw(hnp.arrays(np.bool_, (n, d)))
+        y = np.where(hit, ignore_index, y)
+    w = data.draw(hnp.arrays(np.float64, (k,), elements=st.sampled_from([0.5, 1.0, 3.0]))) if use_w else None
+    if reduction == "mean" and ignore_index is not None and np.all(y == ignore_index):
+        with pytest.warns(RuntimeWarning, match="every target ignored"):
+            assert np.isnan(cross_entropy(z, y, axis=1, weight=w, ignore_index=ignore_index,
+                                          label_smoothing=eps))
+        return
+    ref = ce_reference_loop(z, y, axis=1, weight=w, ignore_index=ignore_index, eps=eps, reduction=reduction)
+    ours = cross_entropy(z, y, axis=1, weight=w, ignore_index=ignore_index, label_smoothing=eps,
+                         reduction=reduction)
+    assert np.shape(ours) == np.shape(ref)
+    np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-12)
+    # the same with the class axis last
+    moved = cross_entropy(np.moveaxis(z, 1, -1), y, weight=w, ignore_index=ignore_index, label_smoothing=eps,
+                          reduction=reduction)
+    np.testing.assert_allclose(moved, ours, rtol=1e-13, atol=1e-14)
+    # and the gradient, against central differences of the loss
+    red = "sum" if reduction == "none" else reduction
+    num = central_diff(lambda v: cross_entropy(v, y, axis=1, weight=w, ignore_index=ignore_index,
+                                               label_smoothing=eps, reduction=red), z / 4)
+    ana = cross_entropy_grad(z / 4, y, axis=1, weight=w, ignore_index=ignore_index, label_smoothing=eps,
+                             reduction=red)
+    np.testing.assert_allclose(ana, num, rtol=1e-6, atol=1e-8)
+
+
+def test_weighted_mean_is_a_weighted_average():
+    z = np.array([[2.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+    y = np.array([0, 0, 1])
+    w = np.array([1.0, 3.0])
+    per = cross_entropy(z, y, reduction="none")
+    np.testing.assert_allclose(cross_entropy(z, y, weight=w), (per[0] + per[1] + 3 * per[2]) / 5, rtol=1e-15)
+    np.testing.assert_allclose(cross_entropy(z, y, weight=w, reduction="none"), [per[0], per[1], 3 * per[2]],
+                               rtol=1e-15)
+    # probability targets: weights enter the sum but the divisor stays N (torch's convention)
+    q = one_hot(y, 2)
+    np.testing.assert_allclose(cross_entropy(z, q, weight=w), (per[0] + per[1] + 3 * per[2]) / 3, rtol=1e-15)
+
+
+def test_ignore_index_rows_contribute_nothing():
+    z = np.array([[2.0, 0.0, -1.0], [0.0, 2.0, 5.0], [1.0, 1.0, 0.0]])
+    y = np.array([0, -100, 2])
+    per = cross_entropy(z, y, ignore_index=-100, reduction="none")
+    assert per[1] == 0.0 and per.shape == (3,)
+    np.testing.assert_allclose(cross_entropy(z, y, ignore_index=-100), (per[0] + per[2]) / 2, rtol=1e-15)
+    g = cross_entropy_grad(z, y, ignore_index=-100)
+    np.testing.assert_array_equal(g[1], [0.0, 0.0, 0.0])
+    np.testing.assert_allclose(g[[0, 2]], cross_entropy_grad(z[[0, 2]], y[[0, 2]]), rtol=1e-15)
+    # an in-range ignore_index skips that class's samples
+    np.testing.assert_allclose(cross_entropy(z, [0, 1, 2], ignore_index=1), (per[0] + per[2]) / 2, rtol=1e-15)
+
+
+def test_all_ignored_mean_is_nan_with_warning_and_zero_gradient():
+    z = np.array([[2.0, 0.0], [0.0, 1.0]])
+    with pytest.warns(RuntimeWarning, match="every target ignored"):
+        assert np.isnan(cross_entropy(z, [-1, -1], ignore_index=-1))
+    assert cross_entropy(z, [-1, -1], ignore_index=-1, reduction="sum") == 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(cross_entropy_grad(z, [-1, -1], ignore_index=-1), np.zeros((2, 2)))
+
+
+def test_new_options_unused_give_identical_bits():
+    rng = np.random.default_rng(9)
+    z = rng.normal(size=(7, 5)) * 5
+    y = rng.integers(0, 5, size=7)
+    for eps in (0.0, 0.3):
+        a = cross_entropy(z, y, label_smoothing=eps)
+        assert cross_entropy(z, y, label_smoothing=eps, weight=np.ones(5), ignore_index=-100) == pytest.approx(a, rel=1e-15)
+        np.testing.assert_allclose(cross_entropy_grad(z, y, label_smoothing=eps, weight=np.ones(5)),
+                                   cross_entropy_grad(z, y, label_smoothing=eps), rtol=1e-14, atol=1e-17)
+
+
+def test_class_weight_zero_on_impossible_target_gives_zero_not_nan():
+    z = np.array([[0.0, -np.inf, 1.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert cross_entropy(z, [1], weight=[1.0, 0.0, 1.0], reduction="sum") == 0.0
+        assert np.isfinite(cross_entropy(z, [0], weight=[1.0, 0.0, 1.0], label_smoothing=0.5, reduction="sum"))
+        assert cross_entropy(z, [0], weight=[1.0, 1.0, 1.0], label_smoothing=0.5, reduction="sum") == np.inf
+
+
+# ----------------------------------------------------------------- dtypes
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_every_loss_keeps_the_floating_dtype(dtype, reduction):
+    z = np.array([[1.0, 2.0, -3.0], [0.5, -1.0, 4.0]], dtype=dtype)
+    y = np.array([0, 2])
+    q = np.array([[0.2, 0.8, 0.0], [0.1, 0.1, 0.8]])  # float64 targets do not upcast the result
+    x, t = z[0], np.array([0.0, 1.0, 0.5])
+    outs = [cross_entropy(z, y, reduction=reduction), cross_entropy(z, q, reduction=reduction),
+            cross_entropy(z, y, reduction=reduction, weight=[1.0, 2.0, 0.5], ignore_index=1),
+            focal_loss(z, y, reduction=reduction), sigmoid_focal_loss(x, t, reduction=reduction),
+            binary_cross_entropy_with_logits(x, t, reduction, weight=[1.0, 2.0, 1.0], pos_weight=[2.0])]
+    grads = [cross_entropy_grad(z, y, reduction=reduction), cross_entropy_grad(z, q, reduction=reduction),
+             focal_loss_grad(z, y, reduction=reduction)]
+    for out in outs + grads:
+        assert out.dtype == dtype
+    # float16 is computed in float32: its result is the float32 result rounded once
+    if dtype == np.float16:
+        ref = cross_entropy(z.astype(np.float32), y, reduction=reduction)
+        np.testing.assert_array_equal(outs[0], np.asarray(ref).astype(np.float16))
+
+
+def test_integer_and_bool_logits_give_float64():
+    assert cross_entropy(np.array([[1, 2], [3, 0]]), [0, 1]).dtype == np.float64
+    assert cross_entropy_grad(np.array([[True, False]]), [0]).dtype == np.float64
+    assert binary_cross_entropy_with_logits(np.array([1, -2]), [1, 0]).dtype == np.float64
+    assert focal_loss(np.array([[1, 2]]), [0]).dtype == np.float64
+
+
+def test_float32_mean_does_not_overflow_on_the_way():
+    z = np.array([[0.0, 3e38], [0.0, 3e38]], dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert cross_entropy(z, [0, 0]) == np.float32(3e38)  # the float32 sum 6e38 would overflow
+        assert cross_entropy(z, [0, 0], reduction="sum") == np.inf  # the true sum is beyond float32
+        x = np.array([3e38, 3e38], dtype=np.float32)
+        assert binary_cross_entropy_with_logits(x, [0.0, 0.0]) == np.float32(3e38)
+
+
+# ----------------------------------------------------------------- binary CE weights
+
+def test_bce_pos_weight_and_weight_closed_form():
+    x = np.array([[2.0, -1.0], [0.5, 30.0], [-40.0, 0.0]])
+    y = np.array([[1.0, 0.0], [0.3, 1.0], [1.0, 0.5]])
+    pw = np.array([3.0, 0.5])
+    w = np.array([[1.0], [2.0], [0.0]])
+    ls, lns = sp.log_expit(x), sp.log_expit(-x)
+    ref = -w * (pw * y * ls + (1 - y) * lns)
+    np.testing.assert_allclose(binary_cross_entropy_with_logits(x, y, "none", weight=w, pos_weight=pw), ref,
+                               rtol=1e-14, atol=0)
+    np.testing.assert_allclose(binary_cross_entropy_with_logits(x, y, weight=w, pos_weight=pw), ref.mean(),
+                               rtol=1e-14)
+    np.testing.assert_array_equal(binary_cross_entropy_with_logits(x, y, "none", pos_weight=np.ones(2)),
+                                  binary_cross_entropy_with_logits(x, y, "none"))
+
+
+def test_bce_mpmath_with_pos_weight():
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 50
+    for x, y, pw in [(27.0, 0.0, 2.0), (-35.5, 1.0, 0.25), (1e-8, 0.3, 4.0), (-700.0, 0.25, 3.0)]:
+        s = 1 / (1 + mpmath.exp(-mpmath.mpf(x)))
+        ref = -(pw * y * mpmath.log(s) + (1 - y) * mpmath.log(1 - s))
+        np.testing.assert_allclose(binary_cross_entropy_with_logits([x], [y], "sum", pos_weight=[pw]), float(ref),
+                                   rtol=1e-14, atol=0)
+
+
+# ----------------------------------------------------------------- sigmoid focal: Lin et al. in 50-digit arithmetic
+
+def test_sigmoid_focal_matches_lin_et_al_formula_in_mpmath():
+    """FL(p_t) = -alpha_t (1 - p_t)^gamma log p_t (Lin et al. 2017, eq. 5), one element at a time."""
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 50
+    rng = np.random.default_rng(12)
+    x = np.concatenate([rng.normal(size=20) * 6, [-40.0, 40.0, 0.0, 1e-9, 700.0, -700.0]])
+    y = np.concatenate([rng.integers(0, 2, size=20), [1, 1, 0, 1, 0, 1]]).astype(float)
+    for alpha, gamma in [(0.25, 2.0), (-1.0, 0.0), (0.0, 1.0), (1.0, 0.5), (0.6, 5.0)]:
+        ref = []
+        for xi, yi in zip(x, y):
+            # p_t = p for y = 1 and 1 - p = sigma(-x) for y = 0 (written so to avoid 1 - p at 50 digits)
+            p_t = 1 / (1 + mpmath.exp(-mpmath.mpf(xi) if yi == 1 else mpmath.mpf(xi)))
+            a_t = 1 if alpha < 0 else (alpha if yi == 1 else 1 - alpha)
+            ref.append(float(-a_t * (1 - p_t) ** gamma * mpmath.log(p_t)))
+        np.testing.assert_allclose(sigmoid_focal_loss(x, y, alpha=alpha, gamma=gamma), ref, rtol=1e-13, atol=0)
+
+
+def test_sigmoid_focal_alpha_boundaries_and_default_gamma():
+    x = np.array([-2.0, 0.5, 3.0, -0.7])
+    y = np.array([0.0, 1.0, 1.0, 0.3])
+    off = sigmoid_focal_loss(x, y, alpha=-1)
+    np.testing.assert_allclose(sigmoid_focal_loss(x, y, alpha=0.0), (1 - y) * off, rtol=1e-15)
+    np.testing.assert_allclose(sigmoid_focal_loss(x, y, alpha=1.0), y * off, rtol=1e-15)
+    np.testing.assert_array_equal(sigmoid_focal_loss(x, y), sigmoid_focal_loss(x, y, alpha=0.25, gamma=2.0))
+
+
+# ----------------------------------------------------------------- shapes and defaults (mutation-test gaps)
+
+def test_smooth_labels_of_2d_labels():
+    y = smooth_labels([[0, 1], [2, 0]], 3, 0.3)
+    assert y.shape == (2, 2, 3)
+    np.testing.assert_allclose(y.sum(axis=-1), np.ones((2, 2)), rtol=1e-15)
+    np.testing.assert_allclose(y[0, 0], [0.8, 0.1, 0.1], rtol=1e-15)
+
+
+@SETTINGS
+@given(logits_and_labels(), st.floats(0, 1))
+def test_label_smoothing_of_probability_targets(zy, alpha):
+    z, y = zy
+    k = z.shape[1]
+    a = cross_entropy(z, one_hot(y, k), label_smoothing=alpha, reduction="none")
+    np.testing.assert_allclose(a, cross_entropy(z, y, label_smoothing=alpha, reduction="none"), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(a, cross_entropy(z, smooth_labels(y, k, alpha), reduction="none"), rtol=1e-12,
+                               atol=1e-12)
+    np.testing.assert_allclose(cross_entropy_grad(z, one_hot(y, k), label_smoothing=alpha),
+                               cross_entropy_grad(z, y, label_smoothing=alpha), rtol=1e-12, atol=1e-15)
+
+
+def test_reduction_none_keeps_length_one_axes():
+    assert cross_entropy([[1.0, 2.0]], [0], reduction="none").shape == (1,)
+    assert cross_entropy(np.zeros((2, 3, 1)), np.zeros((2, 1), int), axis=1, reduction="none").shape == (2, 1)
+    assert focal_loss([[1.0, 2.0]], [0], reduction="none").shape == (1,)
+
+
+def test_label_smoothing_one_with_impossible_target():
+    # eps = 1 keeps only the uniform part; the -inf target logit must not give 0 * inf = NaN.
+    assert cross_entropy([[-np.inf, 0.0]], [0], label_smoothing=1.0) == np.inf
+    assert cross_entropy([[-np.inf, 0.0]], [1], label_smoothing=1.0) == np.inf
+
+
+def test_gradients_and_focal_loss_on_1d_and_3d_logits():
+    rng = np.random.default_rng(11)
+    z = rng.normal(size=(2, 3, 4))
+    y = rng.integers(0, 4, size=(2, 3))
+    flat_z, flat_y = z.reshape(6, 4), y.reshape(6)
+    for eps in (0.0, 0.2):
+        np.testing.assert_allclose(cross_entropy_grad(z, y, label_smoothing=eps).reshape(6, 4),
+                                   cross_entropy_grad(flat_z, flat_y, label_smoothing=eps), rtol=1e-14)
+    for gamma in (0.0, 2.0):
+        np.testing.assert_allclose(focal_loss(z, y, gamma=gamma, reduction="none").reshape(6),
+                                   focal_loss(flat_z, flat_y, gamma=gamma, reduction="none"), rtol=1e-14)
+        np.testing.assert_allclose(focal_loss_grad(z, y, gamma=gamma).reshape(6, 4),
+                                   focal_loss_grad(flat_z, flat_y, gamma=gamma), rtol=1e-14)
+    v = np.array([1.0, 2.0])
+    np.testing.assert_allclose(cross_entropy_grad(v, 0), np.exp(sp.log_softmax(v)) - [1, 0], rtol=1e-15)
+    np.testing.assert_allclose(focal_loss([2.0, 0.0, -1.0], 0, gamma=0.0), cross_entropy([[2.0, 0.0, -1.0]], [0]),
+                               rtol=1e-15)
+    np.testing.assert_allclose(focal_loss_grad([2.0, 0.0, -1.0], 0, gamma=0.0),
+                               cross_entropy_grad([2.0, 0.0, -1.0], 0), rtol=1e-15)
+
+
+def test_focal_default_gamma_is_2():
+    z = np.array([[1.0, 0.5, -0.5], [0.2, 0.1, 0.0]])
+    y = np.array([0, 2])
+    np.testing.assert_array_equal(focal_loss(z, y), focal_loss(z, y, gamma=2.0))
+    np.testing.assert_array_equal(focal_loss_grad(z, y), focal_loss_grad(z, y, gamma=2.0))
+    assert focal_loss(z, y) != focal_loss(z, y, gamma=3.0)
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
+def test_focal_grad_where_the_target_is_hopeless(gamma):
+    # p_t = 0 exactly (a -inf target logit) or below 1e-16: (1 - p_t)^gamma = 1 and p_t log p_t / (1 - p_t) -> 0,
+    # so the focal gradient equals the cross-entropy gradient p - y.
+    for z, t in [([[0.0, -np.inf]], [1]), ([[-40.0, 0.0]], [0]), ([[-1e4, 0.0, 3.0]], [0])]:
+        np.testing.assert_allclose(focal_loss_grad(z, t, gamma=gamma), cross_entropy_grad(z, t),
+                                   rtol=1e-14, atol=1e-300)
+
+
+def test_focal_grad_near_hopeless_against_closed_form():
+    # p_t = sigma(-15): the ratio p_t log p_t / (1 - p_t) is small but not zero.
+    z, gamma = np.array([[-15.0, 0.0]]), 2.0
+    lp = sp.log_softmax(z[0])
+    pt = np.exp(lp[0])
+    factor = (1 - pt) ** gamma * (gamma * pt * lp[0] / (1 - pt) - 1)
+    ref = factor * (np.array([1.0, 0.0]) - np.exp(lp))
+    np.testing.assert_allclose(focal_loss_grad(z, [0], gamma=gamma, reduction="sum")[0], ref, rtol=1e-13)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: cross_entropy_grad(np.zeros((2, 0)), [0, 0]), "empty class axis"),
+    (lambda: cross_entropy_grad(np.float64(1.0), 0), "at least one dimension"),
+    (lambda: focal_loss(np.zeros((2, 0)), [0, 0]), "empty class axis"),
+    (lambda: focal_loss(1.0, 0), "at least one dimension"),
+    (lambda: cross_entropy([[0.0, 1.0]], [0], label_smoothing="x"), r"label_smoothing must be a number in \[0, 1\]"),
+    (lambda: focal_loss([[0.0, 1.0]], [0], gamma="x"), "gamma must be a finite number >= 0"),
+    (lambda: focal_loss([[0.0, 1.0]], [0], gamma=None), "gamma must be a finite number >= 0"),
+    (lambda: focal_loss([[0.0, 1.0]], [0], alpha=[1.0, np.nan]), "alpha must contain finite class weights"),
+    (lambda: sigmoid_focal_loss([0.0], [1.0], alpha="x"), "alpha must be a finite number <= 1"),
+    (lambda: one_hot([0, -1], 3), r"labels must be in \[0, 3\) for 3 classes, got -1"),
+    (lambda: one_hot([0, 3], 3), r"got 3"),
+    (lambda: one_hot([0.0, 1.5], 3), "non-integer"),
+    (lambda: one_hot([0.0, np.inf], 3), "non-integer"),
+    (lambda: one_hot(np.array([True, False]), 2), "integer class indices"),
+    (lambda: cross_entropy([[0.0, 1.0], [np.nan, 0.0]], [0, 1]), "contains NaN"),
+    (lambda: cross_entropy([[0.0, 1.0], [np.inf, 0.0]], [0, 1]), r"contains \+inf"),
+    (lambda: cross_entropy([[0.0, 1.0], [1.0, 0.0]], [1, -1]), r"target must be in \[0, 2\)"),
+    (lambda: cross_entropy([[0.0, 1.0]], [0], weight=[1.0]), "weight must be None or a vector of length K=2"),
+    (lambda: cross_entropy([[0.0, 1.0]], [0], weight=[1.0, -1.0]), "weight must contain finite class weights >= 0"),
+    (lambda: cross_entropy([[0.0, 1.0]], [0], weight=[1.0, np.inf]), "weight must contain finite class weights"),
+    (lambda: cross_entropy([[0.0, 1.0]], [0], ignore_index=1.5), "ignore_index must be None or an integer"),
+    (lambda: cross_entropy([[0.0, 1.0]], [0], ignore_index=True), "ignore_index must be None or an integer"),
+    (lambda: cross_entropy([[0.0, 1.0]], [[0.5, 0.5]], ignore_index=0), "ignore_index applies to class-index"),
+    (lambda: cross_entropy([[0.0, 1.0]], [5], ignore_index=-100), r"target must be in \[0, 2\)"),
+    (lambda: cross_entropy_grad([[0.0, 1.0]], [0], weight=[1.0, 2.0, 3.0]), "weight must be None or a vector"),
+    (lambda: cross_entropy_grad(np.zeros((2, 3, 4)), np.zeros((2, 3), int), axis=3), "axis must be in"),
+    (lambda: binary_cross_entropy_with_logits([0.0, 1.0], [1.0, 0.0], weight=[1.0, 2.0, 3.0]),
+     r"weight must broadcast to the logits shape \(2,\)"),
+    (lambda: binary_cross_entropy_with_logits([[0.0, 1.0]], [[1.0, 0.0]], weight=np.ones((3, 2))),
+     r"weight must broadcast to the logits shape \(1, 2\), got shape \(3, 2\)"),
+    (lambda: binary_cross_entropy_with_logits([0.0], [1.0], pos_weight=[-1.0]), "pos_weight must contain finite"),
+    (lambda: binary_cross_entropy_with_logits([0.0], [1.0], pos_weight=[np.nan]), "pos_weight must contain finite"),
+    (lambda: binary_cross_entropy_with_logits([0.0], [1.0], weight="a"), "weight must be numeric"),
+])
+def test_more_bad_input_raises(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_integral_float_labels_are_accepted():
+    np.testing.assert_array_equal(one_hot(np.array([0.0, 2.0]), 3), one_hot([0, 2], 3))
+    z = np.array([[1.0, 2.0, 0.0], [0.0, 0.0, 1.0]])
+    assert cross_entropy(z, np.array([0.0, 2.0])) == cross_entropy(z, [0, 2])
