@@ -108,13 +108,16 @@ def test_no_solution_anywhere_in_the_site(site):
     public = " ".join(re.sub(r"\s+", " ", c.source) for ch in CHAPTERS
                       for c in nbformat.read(ch, as_version=4).cells
                       if "solution" not in c.metadata.get("tags", []))
+    # the answer interfaces the stubs give on purpose (book/course/exercises.yml), e.g. "def f(z):"
+    interfaces = {a.rstrip(":") + ":" for info in make_student.load_exercises().values()
+                  for a in (info.get("answer") or []) if a.startswith("def ")}
     leaks = []
     for chapter in CHAPTERS:
         code, prose = solution_material(chapter)
         assert code, f"{chapter.name}: no solution code found (is the chapter still gated?)"
         for needle in code + prose:
             n = re.sub(r"\s+", " ", needle)
-            if n in public:  # also in the main text of some chapter
+            if n in public or n in interfaces:  # also in the main text of some chapter, or the interface
                 continue
             for p, text in texts.items():
                 if n in text:
