@@ -38,7 +38,7 @@ from .core import log_softmax, softmax
 from .losses import cross_entropy, cross_entropy_grad
 
 __all__ = ["top_k_filter", "top_p_filter", "min_p_filter", "sample", "load_corpus", "CharVocab", "CharMLP",
-           "train_char_mlp", "generate"]
+           "TrainLog", "train_char_mlp", "generate"]
 
 Array = NDArray[np.floating]
 
@@ -426,9 +426,9 @@ def train_char_mlp(train_ids: ArrayLike, vocab_size: int, *, context: int = 8, e
                    seed: int = 0, val_ids: ArrayLike | None = None) -> tuple[CharMLP, TrainLog]:
     r"""Train a :class:`CharMLP` on a token sequence with Adam and the package's cross-entropy.
 
-    The loss of each mini-batch is :func:`~softmax_nb.cross_entropy` of the
+    The loss of each mini-batch is :func:`~softmax_nb.losses.cross_entropy` of the
     next character, and its gradient with respect to the logits
-    :func:`~softmax_nb.cross_entropy_grad` (:math:`(p - y)/N`); the rest is
+    :func:`~softmax_nb.losses.cross_entropy_grad` (:math:`(p - y)/N`); the rest is
     backpropagated by hand. The learning rate decays linearly to 0. Everything
     is float64 with one BLAS thread, so a seed gives the same model on every
     run of a machine, and nearly the same on other CPUs.

@@ -2,7 +2,7 @@ r"""Softmax over huge vocabularies: chunked, sharded, sampled and hierarchical.
 
 * :func:`chunked_cross_entropy` computes the mean cross-entropy of the logits
   :math:`Z = H W^\top` (and its gradient) a chunk of the vocabulary at a
-  time, with the online log-sum-exp of :class:`~softmax_nb.SoftmaxAccumulator`,
+  time, with the online log-sum-exp of :class:`~softmax_nb.streaming.SoftmaxAccumulator`,
   never holding the :math:`N \times V` logits (the idea of "Cut Your Losses",
   Wijmans et al.).
 * :func:`shard_statistics` and :func:`merge_shard_statistics` split the
@@ -65,7 +65,7 @@ def chunked_cross_entropy(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLi
 
     with :math:`\operatorname{LSE}` accumulated over chunks of ``chunk_size``
     rows of :math:`W` by the online rule of
-    :class:`~softmax_nb.SoftmaxAccumulator`. The gradient makes a second pass,
+    :class:`~softmax_nb.streaming.SoftmaxAccumulator`. The gradient makes a second pass,
     recomputing each chunk's logits:
 
     .. math::
