@@ -84,8 +84,9 @@ def reliability_curve(probs: ArrayLike, labels: ArrayLike, n_bins: int = 15) -> 
     Raises
     ------
     ValueError
-        For non-(N, K) ``probs``, probabilities outside [0, 1], labels of the
-        wrong shape or outside ``[0, K)``, or ``n_bins < 1``.
+        For ``probs`` that are not a non-empty ``(N, K)`` array (``N, K >= 1``),
+        probabilities outside [0, 1] or not finite, labels of the wrong shape
+        or outside ``[0, K)``, or ``n_bins`` not an integer >= 1.
     """
     m = check_positive_int(n_bins, "n_bins")
     conf, correct = _confidences(probs, labels)
@@ -122,12 +123,16 @@ def expected_calibration_error(probs: ArrayLike, labels: ArrayLike, n_bins: int 
     Returns
     -------
     float
-        The ECE (0.0 for ``N = 0``).
+        The ECE, in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        As :func:`reliability_curve`; in particular an empty batch
+        (``N = 0``), whose ECE is undefined.
     """
     curve = reliability_curve(probs, labels, n_bins)
-    n = curve.counts.sum()
-    if n == 0:
-        return 0.0
+    n = curve.counts.sum()  # N >= 1: reliability_curve rejects an empty batch
     full = curve.counts > 0
     gap = np.abs(curve.accuracy[full] - curve.confidence[full])
     return float(np.sum(curve.counts[full] * gap) / n)
@@ -149,28 +154,41 @@ def fit_temperature(logits: ArrayLike, labels: ArrayLike, bounds: tuple[float, f
     Parameters
     ----------
     logits : array_like
-        Validation logits of shape ``(N, K)`` (finite).
+        Validation logits of shape ``(N, K)`` with ``N >= 1`` and ``K >= 2``
+        (finite). The NLL is computed in float64 whatever the dtype.
     labels : array_like of int
-        Validation labels of shape ``(N,)``.
+        Validation labels of shape ``(N,)``, in ``[0, K)``.
     bounds : tuple of float, default (0.05, 20.0)
-        Search interval ``(low, high)`` for ``T``, ``0 < low < high``.
+        Search interval ``(low, high)`` for ``T``, ``0 < low < high < inf``.
 
     Returns
     -------
     float
-        The fitted temperature, inside ``bounds``.
+        The fitted temperature, inside ``bounds`` (an end point when the NLL
+        keeps decreasing towards it, e.g. ``low`` when every prediction is
+        right).
 
     Raises
     ------
     ValueError
-        For bad shapes, labels, non-finite logits or ``bounds``.
+        For ``logits`` that are not a non-empty ``(N, K)`` array with
+        ``K >= 2`` (with one class every ``T`` gives NLL 0), non-finite
+        logits, logits so large that ``logits / low`` overflows float64,
+        labels of the wrong shape or outside ``[0, K)``, or ``bounds`` that
+        are not a pair ``0 < low < high < inf``.
     """
     from scipy.optimize import minimize_scalar
 
     low, high = check_bounds(bounds)
-    z = as_float_array(logits, "logits")
+    z = as_float_array(logits, "logits").astype(np.float64)
     y = check_matrix_and_labels(z, labels, "logits")
     check_finite(z, "logits")
+    if z.shape[1] < 2:
+        raise ValueError(f"logits must have K >= 2 classes to fit a temperature (with K = 1 every T gives "
+                         f"NLL 0), got shape {z.shape}")
+    if np.max(np.abs(z)) > np.finfo(np.float64).max * low:
+        raise ValueError(f"logits / T overflows float64 at the lower bound T = {low!r}: the largest |logit| "
+                         f"must be below {np.finfo(np.float64).max * low:.3g} (or raise bounds[0])")
 
     def nll(log_t: float) -> float:
         return float(cross_entropy(z * np.exp(-log_t), y))
@@ -178,5 +196,7 @@ def fit_temperature(logits: ArrayLike, labels: ArrayLike, bounds: tuple[float, f
     lo, hi = np.log(low), np.log(high)
     res = minimize_scalar(nll, bounds=(lo, hi), method="bounded", options={"xatol": 1e-10})
     # Brent never evaluates the end points; keep one if the minimum sits on the boundary.
-    best = min((float(res.x), lo, hi), key=nll)
-    return float(np.clip(np.exp(best), low, high))
+    # An end point is returned exactly (exp(log(20)) is 19.999999999999996).
+    candidates = ((float(res.x), float(np.exp(res.x))), (lo, low), (hi, high))
+    best = min(candidates, key=lambda c: nll(c[0]))
+    return float(np.clip(best[1], low, high))

@@ -156,3 +156,77 @@ def test_fit_temperature_matches_scipy_reference_nll():
 def test_bad_input_raises(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# ----------------------------------------------------------------- defaults and edge cases (mutation-test gaps)
+
+def test_default_number_of_bins_is_15():
+    rng = np.random.default_rng(4)
+    probs = softmax(rng.normal(size=(50, 3)) * 2)
+    labels = rng.integers(0, 3, size=50)
+    curve = reliability_curve(probs, labels)
+    assert len(curve.counts) == 15 and len(curve.edges) == 16
+    assert expected_calibration_error(probs, labels) == expected_calibration_error(probs, labels, n_bins=15)
+    assert expected_calibration_error(probs, labels) == pytest.approx(reference_ece(probs, labels, 15), abs=1e-15)
+    assert expected_calibration_error(probs, labels) != expected_calibration_error(probs, labels, n_bins=16)
+
+
+def test_ece_of_a_single_prediction():
+    assert expected_calibration_error([[0.7, 0.3]], [1]) == pytest.approx(0.7, abs=1e-15)  # wrong at conf 0.7
+    assert expected_calibration_error([[0.7, 0.3]], [0]) == pytest.approx(0.3, abs=1e-15)  # right at conf 0.7
+
+
+def test_fit_temperature_default_upper_bound_is_20():
+    # Every argmax is wrong: the NLL keeps falling as T grows, so the upper bound comes back exactly.
+    z = np.array([[3.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 4.0]])
+    y = np.array([1, 2, 0])
+    assert fit_temperature(z, y) == 20.0
+    assert fit_temperature(z, y, bounds=(0.5, 7.0)) == 7.0
+
+
+def test_fit_temperature_float32_and_int_logits_are_fitted_in_float64():
+    rng = np.random.default_rng(5)
+    z = rng.normal(size=(200, 4)) * 3
+    y = np.where(rng.uniform(size=200) < 0.6, z.argmax(axis=1), rng.integers(0, 4, size=200))
+    z32 = z.astype(np.float32)
+    assert fit_temperature(z32, y) == pytest.approx(fit_temperature(z32.astype(np.float64), y), rel=1e-9)
+    zi = np.round(z).astype(int)
+    assert fit_temperature(zi, y) == pytest.approx(fit_temperature(zi.astype(float), y), rel=1e-12)
+
+
+def test_calibration_accepts_float16_probabilities():
+    probs = np.array([[0.9, 0.1], [0.3, 0.7], [0.55, 0.45]], dtype=np.float16)
+    labels = np.array([0, 0, 1])
+    ece = expected_calibration_error(probs, labels, n_bins=5)
+    assert ece == pytest.approx(reference_ece(probs.astype(np.float64), labels, 5), abs=1e-15)
+    conf = probs.max(axis=1).astype(np.float64)
+    assert ece == pytest.approx((abs(1 - conf[0]) + abs(0 - conf[1]) + abs(0 - conf[2])) / 3, abs=1e-15)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: expected_calibration_error(np.zeros((0, 3)), []), r"probs must be a non-empty 2-D array"),
+    (lambda: expected_calibration_error(np.zeros((2, 0)), [0, 0]), r"probs must be a non-empty 2-D array"),
+    (lambda: reliability_curve(np.zeros((0, 3)), []), r"probs must be a non-empty 2-D array"),
+    (lambda: reliability_curve([[0.5, 0.5]], [0], n_bins=True), "n_bins must be an integer >= 1"),
+    (lambda: reliability_curve([[0.5, 0.5]], [0], n_bins=-3), "n_bins must be an integer >= 1"),
+    (lambda: expected_calibration_error([[0.5, 0.5], [0.2, 0.8]], [0, -1]), r"labels must be in \[0, 2\)"),
+    (lambda: expected_calibration_error([[0.5, 0.5]], [0.5]), "labels must be integer class indices"),
+    (lambda: expected_calibration_error([[0.5, 0.5]], np.array([True])), "labels must be integer class indices"),
+    (lambda: expected_calibration_error([[0.5, 0.5], [np.inf, 0.0]], [0, 0]), "probs must contain finite"),
+    (lambda: expected_calibration_error([["a", "b"]], [0]), "probs must be numeric"),
+    (lambda: fit_temperature(np.zeros((0, 3)), []), "logits must be a non-empty 2-D array"),
+    (lambda: fit_temperature([[0.0], [1.0]], [0, 0]), "logits must have K >= 2 classes"),
+    (lambda: fit_temperature([[0.0, 1.0]], [0], bounds=(1.0, 1.0)), "bounds must be a pair"),
+    (lambda: fit_temperature([[0.0, 1.0]], [0], bounds=(-1.0, 2.0)), "bounds must be a pair"),
+    (lambda: fit_temperature([[0.0, 1.0]], [0], bounds=(0.5, np.inf)), "bounds must be a pair"),
+    (lambda: fit_temperature([[0.0, 1.0]], [0], bounds=(0.5, np.nan)), "bounds must be a pair"),
+    (lambda: fit_temperature([[0.0, 1.0]], [0], bounds=5), "bounds must be a pair"),
+    (lambda: fit_temperature([[0.0, 1.0]], [0], bounds=("a", "b")), "bounds must be a pair"),
+    (lambda: fit_temperature([[0.0, 1.0]], [0], bounds=(0.1, 1.0, 2.0)), "bounds must be a pair"),
+    (lambda: fit_temperature([[0.0, 1.0], [np.nan, 0.0]], [0, 1]), "logits must .*finite"),
+    (lambda: fit_temperature([[1e307, 0.0]], [0]), r"logits / T overflows float64 at the lower bound"),
+    (lambda: fit_temperature([[0.0, 1.0]], [[0]]), r"labels must have shape \(N,\)"),
+])
+def test_more_bad_input_raises(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
