@@ -317,6 +317,9 @@ def test_accumulators_compare_by_value():
     assert a != SoftmaxAccumulator().update(np.ones((2, 3)) * [[0.0, 0.0, 1.0]])
     assert a != SoftmaxAccumulator()
     assert SoftmaxAccumulator() == SoftmaxAccumulator()
+    # equal m, different d; equal d, different m
+    assert SoftmaxAccumulator().update([0.0, 0.0, 0.0]) != SoftmaxAccumulator().update([0.0, -1.0, -1.0])
+    assert SoftmaxAccumulator().update([0.0, 0.0]) != SoftmaxAccumulator().update([1.0, 1.0])
     assert (a == "state") is False
     with pytest.raises(TypeError):
         hash(a)
