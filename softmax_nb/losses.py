@@ -16,6 +16,29 @@ weights it), ``'sum'`` or ``'none'`` (one loss per sample). Sums and means
 accumulate in float64. float16/float32/float64 input gives a result of the
 same dtype (float16 is computed in float32); integers and booleans give
 float64. A loss beyond the dtype's largest finite number is ``+inf``.
+
+**Deliberate differences from torch.nn.functional** (``cross_entropy``,
+``binary_cross_entropy_with_logits``), each tested in
+``tests/test_parity_torch.py``:
+
+==================================  ==============================  =================================
+input or option                     torch.nn.functional             softmax_nb.losses
+==================================  ==============================  =================================
+``ignore_index`` default            ``-100`` (labels -100 skipped)  ``None`` (a label -100 raises)
+'mean' over total weight 0          ``nan``, silently               ``nan`` with a ``RuntimeWarning``
+target mass 0 on a ``-inf`` logit   ``nan`` (0 * -inf)              exact finite loss
+class weight 0 on a ``-inf`` logit  ``nan`` (0 * -inf)              exact finite loss
+all ``-inf`` class slice            ``nan``                         ``ValueError``
+NaN or ``+inf`` logits              ``nan``                         ``ValueError``
+BCE: ``-inf`` or ``+inf`` logits    ``nan``                         ``ValueError``
+negative or NaN ``weight``          accepted                        ``ValueError``
+probabilities outside [0, 1]        accepted                        ``ValueError``
+mixed logits/target dtypes          promoted (e.g. to float64)      the logits' dtype
+float16 logits                      float16 log-probabilities       computed in float32, rounded once
+integer logits                      ``NotImplementedError``         float64
+BCE with ``pos_weight``             may overflow to ``inf``         finite when the loss is
+class axis                          ``dim=1`` (0 for 1-D input)     ``axis`` (default ``-1``)
+==================================  ==============================  =================================
 """
 
 from __future__ import annotations
@@ -438,26 +461,27 @@ def cross_entropy_grad(logits: ArrayLike, target: ArrayLike, label_smoothing: fl
     k = z.shape[axis]
     wd = _work_dtype(z)
     w = None if weight is None else check_class_weights(weight, k, "weight").astype(wd)
-    p = softmax(z.astype(wd, copy=False), axis=axis)
+    p = softmax(z.astype(wd, copy=False), axis=axis)  # a fresh array: updated in place below
     if is_prob:
         y = t.astype(wd, copy=False)
-    else:
-        y = (np.expand_dims(t, axis) == _along(np.arange(k), axis, z.ndim)).astype(wd)
-    if w is None:
         if eps > 0:
             y = (1.0 - eps) * y + eps / k
-        # d/dz of -sum(y log p) is (sum y) p - y: p - y only for targets that sum to 1.
-        grad = (np.sum(y, axis=axis, keepdims=True) * p if is_prob else p) - y
-    elif is_prob:
-        if eps > 0:
-            y = (1.0 - eps) * y + eps / k
-        wy = y * _along(w, axis, z.ndim)
-        grad = np.sum(wy, axis=axis, keepdims=True) * p - wy
+        if w is not None:
+            y = y * _along(w, axis, z.ndim)
+        # d/dz of -sum(w y log p) is (sum w y) p - w y: p - y only for unweighted targets that sum to 1.
+        grad = np.sum(y, axis=axis, keepdims=True) * p - y
     else:
-        wc = np.expand_dims(w[t], axis)
-        grad = (1.0 - eps) * wc * (p - y)
-        if eps > 0:
-            grad += (eps / k) * (np.sum(w) * p - _along(w, axis, z.ndim))
+        idx = np.expand_dims(t, axis)
+        if w is None:
+            # p - y~ with y~ = (1 - eps) e_c + eps/K, without building the one-hot array.
+            grad = p - eps / k if eps > 0 else p
+            np.put_along_axis(grad, idx, np.take_along_axis(grad, idx, axis=axis) - (1.0 - eps), axis=axis)
+        else:
+            smooth = (eps / k) * (np.sum(w) * p - _along(w, axis, z.ndim)) if eps > 0 else None
+            np.put_along_axis(p, idx, np.take_along_axis(p, idx, axis=axis) - 1.0, axis=axis)  # p - e_c
+            grad = (1.0 - eps) * np.expand_dims(w[t], axis) * p
+            if smooth is not None:
+                grad += smooth
     if keep is not None:
         grad = np.where(np.expand_dims(keep, axis), grad, 0.0)
     if reduction == "mean":
@@ -469,7 +493,7 @@ def cross_entropy_grad(logits: ArrayLike, target: ArrayLike, label_smoothing: fl
                 _warn_empty_mean("cross_entropy_grad")
             return np.broadcast_to(np.where(kept, np.nan, 0.0), z.shape).astype(z.dtype)
         grad /= wd.type(denom)
-    return _as_out(grad + 0.0, z.dtype)
+    return _as_out(grad, z.dtype)
 
 
 @_inf_on_overflow

@@ -293,7 +293,22 @@ def test_deliberate_differences():
     z32, q64 = np.array([[0.0, 1.0]], np.float32), np.array([[0.3, 0.7]])
     assert _torch_ce(z32, q64, None, None, 0.0, "mean").dtype == np.float64
     assert cross_entropy(z32, q64).dtype == np.float32
-    # 8. Probability targets outside [0, 1]: torch accepts them, we raise.
+    # 8. Integer logits: torch has no integer log_softmax, we compute in float64.
+    with pytest.raises(NotImplementedError):
+        F.cross_entropy(torch.tensor([[1, 2]]), torch.tensor([0]))
+    assert cross_entropy(np.array([[1, 2]]), [0]).dtype == np.float64
+    # 9. BCE with infinite logits: torch nan, we raise.
+    assert np.isnan(F.binary_cross_entropy_with_logits(torch.tensor([-np.inf]), torch.tensor([0.0])).item())
+    with pytest.raises(ValueError, match="logits must contain only finite"):
+        binary_cross_entropy_with_logits([-np.inf], [0.0])
+    # 10. BCE with pos_weight: torch's (1 - y) x + (1 + (pi - 1) y) softplus(-x) overflows where the loss is finite.
+    x, t, pw = np.array([-2.2685492e38], np.float32), np.array([0.25], np.float32), np.array([3.0], np.float32)
+    ref = F.binary_cross_entropy_with_logits(torch.tensor(x), torch.tensor(t), pos_weight=torch.tensor(pw),
+                                             reduction="none").numpy()
+    assert np.isinf(ref[0])
+    ours = binary_cross_entropy_with_logits(x, t, "none", pos_weight=pw)
+    np.testing.assert_allclose(ours, 0.75 * 2.2685492e38, rtol=1e-6)
+    # 11. Probability targets outside [0, 1]: torch accepts them, we raise.
     assert np.isfinite(_torch_ce(np.array([[0.0, 1.0]]), np.array([[2.0, -1.0]]), None, None, 0.0, "mean"))
     with pytest.raises(ValueError, match=r"target must contain probabilities in \[0, 1\]"):
         cross_entropy([[0.0, 1.0]], [[2.0, -1.0]])
