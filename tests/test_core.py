@@ -564,3 +564,27 @@ def test_logsumexp_bad_keywords(kwargs, match):
 def test_where_with_all_unmasked_entries_minus_inf_still_raises():
     with pytest.raises(ValueError, match="every entry is -inf"):
         snb.softmax([-np.inf, 0.0], where=[True, False])
+
+
+def test_logsumexp_weighted_policy_in_one_row_of_a_batch():
+    z = np.zeros((3, 2))
+    b = np.ones((3, 2))
+    z[1, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN where b != 0"):
+        snb.logsumexp(z, b=b)
+    z[1, 1] = np.inf
+    with pytest.raises(ValueError, match=r"\+inf where b != 0"):
+        snb.logsumexp(z, b=b)
+    with pytest.raises(ValueError, match="b must be a numeric array"):
+        snb.logsumexp([1.0, 2.0], b=["a", "b"])
+    lse, sign = snb.logsumexp(np.zeros((2, 0)), b=np.zeros((2, 0)), return_sign=True)
+    np.testing.assert_array_equal(lse, [-np.inf, -np.inf])
+    np.testing.assert_array_equal(sign, [0.0, 0.0])
+
+
+def test_int64_fully_masked_row_gives_zeros():
+    z = np.array([[2**62, 2**62 + 1], [5, 7]], dtype=np.int64)
+    w = np.array([[True, True], [False, False]])
+    np.testing.assert_array_equal(snb.softmax(z, where=w)[1], [0.0, 0.0])
+    assert snb.logsumexp(z, where=w)[1] == -np.inf
+    np.testing.assert_allclose(snb.logsumexp(z, where=w)[0], 2.0**62 + np.log1p(np.e), rtol=1e-15)
