@@ -14,7 +14,7 @@ from scipy.optimize import minimize
 import softmax_nb as snb
 from softmax_nb import gumbel_softmax, one_hot_argmax, sparsemax
 
-from strategies import FLOAT_DTYPES, logit_arrays, logit_matrices, logits
+from strategies import logit_arrays, logit_matrices, logits
 
 NEG_INF = -np.inf
 

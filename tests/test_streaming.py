@@ -16,7 +16,7 @@ import softmax_nb as snb
 from softmax_nb import SoftmaxAccumulator, online_softmax
 from softmax_nb.reference import logsumexp_mp, softmax_mp
 
-from strategies import FLOAT_DTYPES, finite_elements, logit_arrays, logit_matrices, logits
+from strategies import FLOAT_DTYPES, logit_arrays, logit_matrices, logits
 
 NEG_INF = -np.inf
 
