@@ -425,7 +425,7 @@ def fit_softmax_regression(X: ArrayLike, y: ArrayLike, num_classes: int | None =
     ------
     ValueError
         As :func:`train_softmax_regression`, for bad ``class_weight``, or if
-        L-BFGS-B stops without converging.
+        L-BFGS-B stops with a gradient entry above ``max(10 * tol, 1e-6)``.
     """
     from scipy.optimize import minimize
 
@@ -444,13 +444,22 @@ def fit_softmax_regression(X: ArrayLike, y: ArrayLike, num_classes: int | None =
         raise ValueError("class_weight must give positive total weight to the training labels")
     w = w / w.sum()
     n, d = Xa.shape
+    rows = np.arange(n)
 
     def fun(theta: Array) -> tuple[float, Array]:
         W, b = theta[:d * k].reshape(d, k), theta[d * k:]
         z = Xa @ W + b
         if objective.loss == "ce":
-            per = cross_entropy(z, ya, label_smoothing=objective.eps, reduction="none")
-            g = cross_entropy_grad(z, ya, label_smoothing=objective.eps, reduction="none")
+            # cross_entropy and cross_entropy_grad in one pass (inputs already validated):
+            # log p = z - max - log sum exp(z - max), gradient p - y~
+            shifted = z - z.max(axis=1, keepdims=True)
+            e = np.exp(shifted)
+            s = e.sum(axis=1, keepdims=True)
+            logp = shifted - np.log(s)
+            per = -(1.0 - objective.eps) * logp[rows, ya] - objective.eps * logp.mean(axis=1)
+            g = e / s
+            g[rows, ya] -= 1.0 - objective.eps
+            g -= objective.eps / k
         else:
             per = focal_loss(z, ya, gamma=objective.gamma, reduction="none")
             g = focal_loss_grad(z, ya, gamma=objective.gamma, reduction="none")
@@ -461,7 +470,9 @@ def fit_softmax_regression(X: ArrayLike, y: ArrayLike, num_classes: int | None =
     with _single_threaded_blas():
         res = minimize(fun, np.zeros(d * k + k), jac=True, method="L-BFGS-B",
                        options={"maxiter": iters, "maxfun": 2 * iters, "ftol": 0.0, "gtol": gtol})
-    if not res.success and np.abs(res.jac).max() > 10 * gtol:
+    # L-BFGS-B can stop "abnormally" when rounding stalls its line search just above a tiny tol: accept that
+    # if the gradient is within max(10 tol, 1e-6) of zero; anything worse is a real failure.
+    if not res.success and np.abs(res.jac).max() > max(10 * gtol, 1e-6):
         raise ValueError(f"L-BFGS-B did not converge (max |gradient| {np.abs(res.jac).max():.2e}): {res.message}")
     theta = res.x
     return SoftmaxRegressionModel(theta[:d * k].reshape(d, k).copy(), theta[d * k:].copy(), History())
