@@ -1,0 +1,146 @@
+"""Data for the web edition's interactive figures, which run without a kernel.
+
+Every value a reader can reach with a slider or a step button is computed
+here, by the package's own functions, when the book is built; the page only
+shows the precomputed values (``_ext/interactive.py`` embeds them as JSON, and
+``_ext/static/sbk-interactive.js`` draws them). The browser tests move each
+control and compare what the page displays with these functions.
+
+- :func:`temperature_widget`: the worked example's probabilities over a range
+  of temperatures, from the stable and the naive formula, at the original
+  logits and at logits scaled up until the naive formula overflows.
+- :func:`online_softmax_widget`: the online recurrence block by block: the
+  running maximum, the rescale factor, the running sum and the final
+  probabilities.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from .core import naive_softmax, softmax
+from .streaming import SoftmaxAccumulator
+
+__all__ = ["WORKED_EXAMPLE", "temperature_widget", "online_softmax_widget"]
+
+#: The logits of the quick tour's worked example.
+WORKED_EXAMPLE: tuple[float, ...] = (2.0, 0.1, 0.5, 1.0, 1.5)
+
+_DIGITS = 6  # values are stored to 6 decimals and shown to 4
+
+
+def _clean(values: ArrayLike) -> list[float | None]:
+    """Round to ``_DIGITS`` decimals for JSON; NaN and infinities become ``None`` (shown as "nan")."""
+    arr = np.asarray(values, dtype=float)
+    return [round(float(v), _DIGITS) if np.isfinite(v) else None for v in arr.ravel()]
+
+
+def temperature_widget(z: ArrayLike = WORKED_EXAMPLE, temperatures: ArrayLike | None = None,
+                       scales: ArrayLike = (1.0, 400.0)) -> dict[str, Any]:
+    r"""Softmax of ``scale * z / T`` for every temperature and scale, by the stable and the naive formula.
+
+    Parameters
+    ----------
+    z : array_like, default WORKED_EXAMPLE
+        A 1-D vector of logits.
+    temperatures : array_like, optional
+        Temperatures :math:`T > 0` (default: 41 values from 0.1 to 10,
+        evenly spaced in :math:`\log T`, rounded to 3 significant digits).
+    scales : array_like, default (1.0, 400.0)
+        Factors applied to the logits. At 400 the largest scaled logit over
+        :math:`T` passes :math:`\log(\text{float64 max}) \approx 709.78` for
+        :math:`T < 1.13`, where the naive formula returns NaN.
+
+    Returns
+    -------
+    dict
+        ``z``, ``temperatures``, ``scales``, and ``stable`` and ``naive``:
+        nested lists indexed ``[scale][temperature][class]`` (``None`` where
+        the naive formula gives NaN).
+
+    Raises
+    ------
+    ValueError
+        If ``z`` is not a non-empty 1-D vector, or a temperature or scale is
+        not positive and finite.
+    """
+    z = np.asarray(z, dtype=float)
+    if z.ndim != 1 or z.size == 0:
+        raise ValueError(f"z must be a non-empty 1-D vector of logits, got shape {z.shape}")
+    if temperatures is None:
+        temperatures = np.array([float(f"{t:.3g}") for t in np.geomspace(0.1, 10.0, 41)])
+    temps = np.asarray(temperatures, dtype=float)
+    scales_arr = np.asarray(scales, dtype=float)
+    for name, arr in (("temperatures", temps), ("scales", scales_arr)):
+        if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr) & (arr > 0)):
+            raise ValueError(f"{name} must be a non-empty 1-D sequence of positive finite numbers, got {arr}")
+    stable, naive = [], []
+    for s in scales_arr:
+        logits = s * z[None, :] / temps[:, None]
+        stable.append([_clean(row) for row in softmax(logits, axis=-1)])
+        with np.errstate(over="ignore", invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            naive.append([_clean(row) for row in naive_softmax(logits, axis=-1)])
+    return {"z": _clean(z), "temperatures": _clean(temps), "scales": _clean(scales_arr),
+            "stable": stable, "naive": naive}
+
+
+def online_softmax_widget(x: ArrayLike | None = None, block_size: int = 3) -> dict[str, Any]:
+    r"""The online softmax recurrence, one block of ``block_size`` columns per step.
+
+    After block :math:`k` the state is :math:`m_k = \max(m_{k-1}, \max_{j \in B_k} x_j)`
+    and :math:`d_k = d_{k-1} e^{m_{k-1} - m_k} + \sum_{j \in B_k} e^{x_j - m_k}`
+    (:class:`~softmax_nb.streaming.SoftmaxAccumulator`); the final probabilities
+    are :math:`e^{x_i - m}/d`.
+
+    Parameters
+    ----------
+    x : array_like, optional
+        A 1-D vector of logits (default: 12 logits drawn with seed 0, rounded
+        to 2 decimals, with the maximum in the last block so that the rescale
+        factor matters).
+    block_size : int, default 3
+        Columns per step.
+
+    Returns
+    -------
+    dict
+        ``x``, ``block_size`` and ``steps``: one dict per block with
+        ``block`` (column indices), ``m``, ``factor`` (:math:`e^{m_{k-1} - m_k}`,
+        1 for the first block), ``d`` and ``p_seen`` (:math:`e^{x_j - m_k}/d_k`
+        for the columns seen so far); and ``final`` (the probabilities).
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not a non-empty 1-D vector or ``block_size`` is not a
+        positive integer.
+    """
+    if x is None:
+        rng = np.random.default_rng(0)
+        x = np.round(rng.normal(0.0, 2.0, size=12), 2)
+        x[-2] = np.round(x.max() + 1.5, 2)
+    x = np.asarray(x, dtype=float)
+    if x.ndim != 1 or x.size == 0:
+        raise ValueError(f"x must be a non-empty 1-D vector of logits, got shape {x.shape}")
+    if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size < 1:
+        raise ValueError(f"block_size must be a positive integer, got {block_size!r}")
+    acc = SoftmaxAccumulator()
+    steps = []
+    for start in range(0, x.size, block_size):
+        m_old = float(acc.m)
+        acc.update(x[start:start + block_size])
+        m, d = float(acc.m), float(acc.d)
+        seen = x[:start + block_size]
+        steps.append({
+            "block": list(range(start, min(start + block_size, x.size))),
+            "m": round(m, _DIGITS),
+            "factor": 1.0 if not np.isfinite(m_old) else round(float(np.exp(m_old - m)), _DIGITS),
+            "d": round(d, _DIGITS),
+            "p_seen": _clean(np.exp(seen - m) / d),
+        })
+    return {"x": _clean(x), "block_size": int(block_size), "steps": steps, "final": _clean(softmax(x))}
