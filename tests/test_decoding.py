@@ -27,6 +27,8 @@ def ref_top_k(row, k):
 
 def ref_top_p(row, p):
     # smallest prefix of the tokens sorted by decreasing logit whose mass reaches p, plus ties of its last token
+    if p == 1.0:  # documented: p = 1 keeps everything (rounding could make a prefix sum reach 1 too early)
+        return [True] * len(row)
     q = softmax(np.asarray(row, np.float64))
     order = sorted(range(len(row)), key=lambda i: -float(row[i]))
     keep, total = [False] * len(row), 0.0
