@@ -73,6 +73,13 @@ student: install
 	$(BIN)/python tools/make_student.py --out _build/student
 	$(BIN)/jupyter-book build _build/student/site -W -n --keep-going
 
+# The student PDF (no solutions): _build/student/pdf/<name>-student.pdf. Needs
+# the TeX packages of `make pdf`; run `make student` first.
+student-pdf: install
+	$(BIN)/jupyter-book build _build/student/site --builder pdflatex --keep-going
+	mkdir -p _build/student/pdf
+	cp _build/student/site/_build/latex/*-student.pdf _build/student/pdf/
+
 # Course kit (book/instructors.md). Autograde a folder of submitted notebooks
 # offline with otter-grader: make grade SUBMISSIONS=dir/ [GRADES=_build/grades.csv]
 GRADES ?= _build/grades.csv
@@ -80,7 +87,7 @@ GRADES ?= _build/grades.csv
 # (renders _build/course/<path>/_build/html with the -W -n gate).
 TOC ?= book/course/paths/two_weeks.yml
 STUDENT_VENV ?= _build/student-venv
-.PHONY: grade course test-course test-student-install
+.PHONY: student-pdf grade course test-course test-student-install
 
 grade: install
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=dir/"; exit 2; }

@@ -192,3 +192,27 @@ def test_handout_numbers_match_the_site(site):
         if not m or m.group(1) != target.number:
             problems.append(f"{target.kind} {label}: handout {target.number}, site {m.group(1) if m else None}")
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.skipif(not os.environ.get("STUDENT_PDF"), reason="set STUDENT_PDF=<pdf> after `make student-pdf`")
+def test_student_pdf_has_no_solutions():
+    """The PDF of the student site (``make student-pdf``, needs TeX) holds no solution either."""
+    import shutil
+
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) not installed")
+    run = subprocess.run(["pdftotext", os.environ["STUDENT_PDF"], "-"], capture_output=True, text=True, check=True)
+    text = re.sub(r"\s+", " ", run.stdout)
+    public = " ".join(re.sub(r"\s+", " ", c.source) for ch in CHAPTERS
+                      for c in nbformat.read(ch, as_version=4).cells if "solution" not in c.metadata.get("tags", []))
+    interfaces = {a.rstrip(":") + ":" for info in make_student.load_exercises().values()
+                  for a in (info.get("answer") or []) if a.startswith("def ")}
+    leaks = []
+    for chapter in CHAPTERS:
+        code, prose = solution_material(chapter)
+        for needle in code + prose:
+            n = re.sub(r"\s+", " ", needle)
+            if n not in public and n not in interfaces and n in text:
+                leaks.append(f"{chapter.name}: {needle[:100]}")
+    assert not leaks, "solution material in the student PDF:\n" + "\n".join(leaks[:40])
+    assert "Hint for Exercise" in text

@@ -772,6 +772,9 @@ def site_config(branch: str = STUDENT_BRANCH) -> dict:
     cfg["title"] = f"{cfg.get('title', 'Book')} (student edition)"
     cfg.setdefault("repository", {})["branch"] = branch
     cfg["repository"]["path_to_book"] = ""
+    latex = cfg.get("latex", {}).get("latex_documents")
+    if isinstance(latex, dict) and latex.get("targetname"):  # the student PDF: its own file name
+        latex["targetname"] = latex["targetname"].replace(".tex", "-student.tex")
     return cfg
 
 
