@@ -4,7 +4,8 @@
 ```
 
 embeds the data of :func:`softmax_nb.interactive.temperature_widget` (or
-``online-softmax``: :func:`~softmax_nb.interactive.online_softmax_widget`),
+``online-softmax``: :func:`~softmax_nb.interactive.online_softmax_widget`,
+``calibration``: :func:`~softmax_nb.interactive.calibration_widget`),
 computed at build time, as JSON in an HTML fragment with native controls
 (a range input, checkboxes, buttons: keyboard accessible). The page gets
 ``sbk-interactive.js``/``.css`` from ``_ext/static`` (only pages that use the
@@ -31,7 +32,8 @@ MARK = "sbk-widget"
 def _data(kind: str) -> dict[str, Any]:
     from softmax_nb import interactive
 
-    makers = {"temperature": interactive.temperature_widget, "online-softmax": interactive.online_softmax_widget}
+    makers = {"temperature": interactive.temperature_widget, "online-softmax": interactive.online_softmax_widget,
+              "calibration": interactive.calibration_widget}
     if kind not in makers:
         raise ValueError(f"unknown interactive figure {kind!r}; expected one of {sorted(makers)}")
     return makers[kind]()

@@ -12,6 +12,8 @@ control and compare what the page displays with these functions.
 - :func:`online_softmax_widget`: the online recurrence block by block: the
   running maximum, the rescale factor, the running sum and the final
   probabilities.
+- :func:`calibration_widget`: a reliability diagram of an overconfident
+  classifier over a range of temperatures, with ECE, NLL and Brier score.
 """
 
 from __future__ import annotations
@@ -22,10 +24,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .calibration import expected_calibration_error, fit_temperature, reliability_curve
 from .core import naive_softmax, softmax
+from .losses import cross_entropy
+from .scoring import brier_score
 from .streaming import SoftmaxAccumulator
 
-__all__ = ["WORKED_EXAMPLE", "temperature_widget", "online_softmax_widget"]
+__all__ = ["WORKED_EXAMPLE", "temperature_widget", "online_softmax_widget", "calibration_data",
+           "calibration_widget"]
 
 #: The logits of the quick tour's worked example.
 WORKED_EXAMPLE: tuple[float, ...] = (2.0, 0.1, 0.5, 1.0, 1.5)
@@ -144,3 +150,82 @@ def online_softmax_widget(x: ArrayLike | None = None, block_size: int = 3) -> di
             "p_seen": _clean(np.exp(seen - m) / d),
         })
     return {"x": _clean(x), "block_size": int(block_size), "steps": steps, "final": _clean(softmax(x))}
+
+
+def calibration_data(n: int = 2000, k: int = 10, overconfidence: float = 2.5,
+                     seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    r"""Logits of a synthetic overconfident classifier and labels drawn from its true probabilities.
+
+    True logits :math:`u \sim \mathcal{N}(0, 1.5^2)` per class; the label of each
+    row is drawn from :math:`\operatorname{softmax}(u)`; the model reports
+    ``overconfidence`` :math:`\times u`, so its ideal temperature is about
+    ``overconfidence``.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        ``(n, k)`` logits and ``(n,)`` integer labels.
+
+    Raises
+    ------
+    ValueError
+        If ``n`` or ``k`` is below 2 or ``overconfidence`` is not positive.
+    """
+    if n < 2 or k < 2:
+        raise ValueError(f"n and k must be at least 2, got n={n}, k={k}")
+    if not overconfidence > 0:
+        raise ValueError(f"overconfidence must be positive, got {overconfidence}")
+    rng = np.random.default_rng(seed)
+    u = rng.normal(0.0, 1.5, size=(n, k))
+    p = softmax(u)
+    labels = (rng.random(n)[:, None] > np.cumsum(p, axis=-1)).sum(axis=-1)
+    return overconfidence * u, np.minimum(labels, k - 1)
+
+
+def calibration_widget(temperatures: ArrayLike | None = None, n_bins: int = 10) -> dict[str, Any]:
+    r"""Reliability diagram, ECE, NLL and Brier score of :func:`calibration_data` at each temperature.
+
+    Parameters
+    ----------
+    temperatures : array_like, optional
+        Temperatures :math:`T > 0` (default: 36 values from 0.5 to 5, evenly
+        spaced in :math:`\log T` and rounded to 3 significant digits, plus 1 and
+        the fitted temperature of :func:`~softmax_nb.calibration.fit_temperature`).
+    n_bins : int, default 10
+        Confidence bins of the reliability diagram and the ECE.
+
+    Returns
+    -------
+    dict
+        ``temperatures``, ``fitted`` (the fitted :math:`T`), ``edges``, and per
+        temperature: ``ece``, ``nll``, ``brier``, and ``bins``
+        (``[count, mean confidence, accuracy]`` per bin, ``None`` for an
+        empty bin's confidence and accuracy).
+
+    Raises
+    ------
+    ValueError
+        If a temperature is not positive and finite.
+    """
+    logits, labels = calibration_data()
+    fitted = round(float(fit_temperature(logits, labels)), 3)
+    if temperatures is None:
+        grid = [float(f"{t:.3g}") for t in np.geomspace(0.5, 5.0, 36)]
+        temperatures = sorted(set(grid) | {1.0, fitted})
+    temps = np.asarray(temperatures, dtype=float)
+    if temps.ndim != 1 or temps.size == 0 or not np.all(np.isfinite(temps) & (temps > 0)):
+        raise ValueError(f"temperatures must be a non-empty 1-D sequence of positive finite numbers, got {temps}")
+    frames = []
+    for t in temps:
+        probs = softmax(logits / t)
+        curve = reliability_curve(probs, labels, n_bins=n_bins)
+        bins = [[int(c), *(_clean([conf, acc]) if c else [None, None])]
+                for c, conf, acc in zip(curve.counts, curve.confidence, curve.accuracy)]
+        frames.append({
+            "ece": round(float(expected_calibration_error(probs, labels, n_bins=n_bins)), _DIGITS),
+            "nll": round(float(cross_entropy(logits / t, labels)), _DIGITS),
+            "brier": round(float(brier_score(probs, labels)), _DIGITS),
+            "bins": bins,
+        })
+    return {"temperatures": _clean(temps), "fitted": fitted, "edges": _clean(curve.edges), "n": int(labels.size),
+            "frames": frames}

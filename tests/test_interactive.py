@@ -88,3 +88,33 @@ def test_directive_embeds_the_data_as_json():
     with pytest.raises(ValueError, match="unknown interactive figure"):
         ext._data("no-such-figure")
     assert interactive.__all__
+
+
+def test_calibration_widget_metrics_match_the_package():
+    from softmax_nb import brier_score, cross_entropy, expected_calibration_error, fit_temperature
+    from softmax_nb.interactive import calibration_data, calibration_widget
+
+    d = calibration_widget()
+    logits, labels = calibration_data()
+    assert d["fitted"] == pytest.approx(fit_temperature(logits, labels), abs=5e-4)
+    assert d["fitted"] in d["temperatures"] and 1.0 in d["temperatures"]
+    for i in (0, d["temperatures"].index(1.0), d["temperatures"].index(d["fitted"]), len(d["temperatures"]) - 1):
+        T, f = d["temperatures"][i], d["frames"][i]
+        p = softmax(logits / T)
+        assert f["ece"] == pytest.approx(expected_calibration_error(p, labels, n_bins=10), abs=1e-6)
+        assert f["nll"] == pytest.approx(float(cross_entropy(logits / T, labels)), abs=1e-6)
+        assert f["brier"] == pytest.approx(brier_score(p, labels), abs=1e-6)
+        assert sum(b[0] for b in f["bins"]) == labels.size
+    # The story the page tells: at T = 1 the model is overconfident, and the fitted T is much better calibrated.
+    at_one, at_fit = d["frames"][d["temperatures"].index(1.0)], d["frames"][d["temperatures"].index(d["fitted"])]
+    assert at_fit["ece"] < at_one["ece"] / 5 and at_fit["nll"] < at_one["nll"] and at_fit["brier"] < at_one["brier"]
+    confident = [b for b in at_one["bins"] if b[0] and b[1] > 0.5]
+    assert all(b[1] > b[2] for b in confident), "at T = 1 every confident bin should be overconfident"
+
+
+@pytest.mark.parametrize("kwargs, name", [({"n": 1}, "n"), ({"k": 1}, "k"), ({"overconfidence": 0.0}, "overconfidence")])
+def test_calibration_data_rejects_bad_input(kwargs, name):
+    from softmax_nb.interactive import calibration_data
+
+    with pytest.raises(ValueError, match=name):
+        calibration_data(**kwargs)

@@ -106,11 +106,61 @@
     draw();
   }
 
+  function calibration(root, data) {
+    var start = data.temperatures.indexOf(1) >= 0 ? data.temperatures.indexOf(1) : 0;
+    var controls = el("fieldset");
+    controls.appendChild(el("legend", {"class": "visually-hidden"}, "Settings"));
+    var tLabel = el("label", {"for": "sbk-calibration-t"}, "Temperature T = ");
+    var tOut = el("output", {"class": "sbk-t", "for": "sbk-calibration-t"});
+    tLabel.appendChild(tOut);
+    var slider = el("input", {type: "range", id: "sbk-calibration-t", "class": "sbk-slider", min: "0",
+                              max: String(data.temperatures.length - 1), step: "1", value: String(start)});
+    var fit = el("button", {type: "button", "class": "sbk-fit"}, "Fitted T = " + data.fitted);
+    [tLabel, slider, fit].forEach(function (c) { controls.appendChild(c); });
+    var state = el("div", {"class": "sbk-state", "aria-live": "polite"});
+    var outs = {};
+    [["ece", "ECE"], ["nll", "NLL"], ["brier", "Brier score"]].forEach(function (m) {
+      var span = el("span"); span.appendChild(document.createTextNode(m[1] + " = "));
+      outs[m[0]] = el("strong", {"class": "sbk-" + m[0]}); span.appendChild(outs[m[0]]); state.appendChild(span);
+    });
+    var t = table(["confidence bin", "examples", "mean confidence", "accuracy", "accuracy (bar) vs confidence (line)"]);
+    root.appendChild(controls); root.appendChild(state); root.appendChild(t);
+
+    function draw() {
+      var i = Number(slider.value), f = data.frames[i], T = data.temperatures[i];
+      tOut.textContent = String(T);
+      slider.setAttribute("aria-valuetext", "T = " + T);
+      ["ece", "nll", "brier"].forEach(function (k) { outs[k].textContent = fmt(f[k]); });
+      var body = t.querySelector("tbody");
+      body.textContent = "";
+      f.bins.forEach(function (b, k) {
+        var row = el("tr");
+        row.appendChild(el("th", {scope: "row"}, data.edges[k].toFixed(1) + "\u2013" + data.edges[k + 1].toFixed(1)));
+        row.appendChild(el("td", {}, String(b[0])));
+        row.appendChild(el("td", {"class": "sbk-conf"}, b[0] ? fmt(b[1]) : "\u2014"));
+        row.appendChild(el("td", {"class": "sbk-acc"}, b[0] ? fmt(b[2]) : "\u2014"));
+        var cell = el("td", {"class": "sbk-barcell sbk-rel"});
+        if (b[0]) {
+          cell.appendChild(bar(b[2]));
+          var mark = el("span", {"class": "sbk-conf-mark", "aria-hidden": "true"});
+          mark.style.left = (100 * b[1]).toFixed(2) + "%";
+          cell.appendChild(mark);
+        }
+        row.appendChild(cell);
+        body.appendChild(row);
+      });
+    }
+    slider.addEventListener("input", draw); slider.addEventListener("change", draw);
+    fit.addEventListener("click", function () { slider.value = String(data.temperatures.indexOf(data.fitted)); draw(); });
+    draw();
+  }
+
   function init() {
     document.querySelectorAll(".sbk-widget").forEach(function (root) {
       var data = JSON.parse(root.querySelector("script.sbk-data").textContent);
       if (root.dataset.kind === "temperature") { temperature(root, data); }
       else if (root.dataset.kind === "online-softmax") { online(root, data); }
+      else if (root.dataset.kind === "calibration") { calibration(root, data); }
       root.dataset.ready = "true";
     });
   }

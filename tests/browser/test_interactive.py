@@ -48,7 +48,7 @@ def test_widgets_load_offline_without_errors(page):
     pg, errors, remote = page
     assert not errors, errors
     assert not remote, f"the interactive page fetched {remote}"
-    assert pg.locator(".sbk-widget").count() == 2
+    assert pg.locator(".sbk-widget").count() == 3
 
 
 def test_temperature_slider_shows_softmax_at_each_temperature(page):
@@ -122,3 +122,35 @@ def test_online_softmax_steps_to_the_softmax(page):
     np.testing.assert_allclose(as_numbers(shown(pg, "online-softmax")), softmax(x), rtol=0, atol=5.1e-5)
     prev.click()
     assert "Block 3 of 4" in pg.locator("#sbk-online-softmax output.sbk-step").inner_text()
+
+
+def test_calibration_slider_updates_ece_nll_brier(page):
+    from softmax_nb import brier_score, cross_entropy, expected_calibration_error
+    from softmax_nb.interactive import calibration_data, calibration_widget
+
+    pg, _, _ = page
+    data = calibration_widget()
+    logits, labels = calibration_data()
+    slider = pg.locator("#sbk-calibration input.sbk-slider")
+
+    def check(T: float) -> float:
+        p = softmax(logits / T)
+        ece = float(pg.locator("#sbk-calibration .sbk-ece").inner_text())
+        assert ece == pytest.approx(expected_calibration_error(p, labels, n_bins=10), abs=5.1e-5)
+        assert float(pg.locator("#sbk-calibration .sbk-nll").inner_text()) == \
+            pytest.approx(float(cross_entropy(logits / T, labels)), abs=5.1e-5)
+        assert float(pg.locator("#sbk-calibration .sbk-brier").inner_text()) == \
+            pytest.approx(brier_score(p, labels), abs=5.1e-5)
+        return ece
+
+    for i in (0, 12, len(data["temperatures"]) - 1):
+        slider.fill(str(i))
+        T = float(pg.locator("#sbk-calibration output.sbk-t").inner_text())
+        assert T == data["temperatures"][i]
+        check(T)
+    slider.fill(str(data["temperatures"].index(1.0)))
+    ece_one = check(1.0)
+    pg.locator("#sbk-calibration button.sbk-fit").click()
+    T = float(pg.locator("#sbk-calibration output.sbk-t").inner_text())
+    assert T == data["fitted"]
+    assert check(T) < ece_one / 5
