@@ -333,8 +333,8 @@ def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = -1, label_sm
     --------
     >>> round(float(cross_entropy([[2.0, 0.0, -1.0]], [0])), 4)
     0.1698
-    >>> float(cross_entropy([[2.0, 0.0], [0.0, 2.0]], [1, -100], ignore_index=-100))  # only row 0 counts
-    2.1269280110429727
+    >>> round(float(cross_entropy([[2.0, 0.0], [0.0, 2.0]], [1, -100], ignore_index=-100)), 4)  # row 0 only
+    2.1269
     """
     z = as_float_array(logits, "logits")
     axis = check_axis(z, axis, "logits")

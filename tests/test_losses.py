@@ -610,6 +610,7 @@ def test_float32_mean_does_not_overflow_on_the_way():
         warnings.simplefilter("error")
         assert cross_entropy(z, [0, 0]) == np.float32(3e38)  # the float32 sum 6e38 would overflow
         assert cross_entropy(z, [0, 0], reduction="sum") == np.inf  # the true sum is beyond float32
+        assert focal_loss(z, [0, 0], gamma=0.0) == np.float32(3e38)
         x = np.array([3e38, 3e38], dtype=np.float32)
         assert binary_cross_entropy_with_logits(x, [0.0, 0.0]) == np.float32(3e38)
 
