@@ -80,6 +80,11 @@ student-pdf: install
 	mkdir -p _build/student/pdf
 	cp _build/student/site/_build/latex/*-student.pdf _build/student/pdf/
 
+# The student PDF, then a check that no solution line is in it (pdftotext).
+test-student-pdf: student student-pdf
+	STUDENT_SITE=_build/student STUDENT_PDF=$$(ls _build/student/pdf/*-student.pdf) \
+	  $(BIN)/python -m pytest -q -p no:xdist tests/test_student_site.py -k pdf
+
 # Course kit (book/instructors.md). Autograde a folder of submitted notebooks
 # offline with otter-grader: make grade SUBMISSIONS=dir/ [GRADES=_build/grades.csv]
 GRADES ?= _build/grades.csv
@@ -87,7 +92,7 @@ GRADES ?= _build/grades.csv
 # (renders _build/course/<path>/_build/html with the -W -n gate).
 TOC ?= book/course/paths/two_weeks.yml
 STUDENT_VENV ?= _build/student-venv
-.PHONY: student-pdf grade course test-course test-student-install
+.PHONY: student-pdf test-student-pdf grade course test-course test-student-install
 
 grade: install
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=dir/"; exit 2; }
