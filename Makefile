@@ -32,7 +32,7 @@ book: install
 
 # The browser tests (tests/browser) need the built book: they run after it.
 unit: install actionlint
-	$(BIN)/python -m pytest -q tests --ignore=tests/browser
+	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadgroup --durations=15 tests --ignore=tests/browser
 
 nbval: install
 	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile --nbval --nbval-current-env $(NOTEBOOKS)

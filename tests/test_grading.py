@@ -34,6 +34,9 @@ sys.path.insert(0, str(ROOT / "tools"))
 import grade  # noqa: E402
 import make_student  # noqa: E402
 
+# One worker runs this module's expensive module-scoped build (make unit uses --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("test_grading")
+
 CHAPTER = ROOT / "book" / "00_quick_tour.ipynb"
 
 

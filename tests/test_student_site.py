@@ -36,6 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import make_student  # noqa: E402
 
+# One worker runs this module's expensive module-scoped build (make unit uses --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("test_student_site")
+
 CHAPTERS = make_student.toc_notebooks()
 
 
