@@ -110,11 +110,11 @@ class BrierDecomposition(NamedTuple):
 
     #: The Brier score itself.
     brier: float
-    #: Reliability (calibration term, lower is better): :math:`\sum_k \sum_g \frac{n_g}{N}(\bar p_{kg} - \bar o_{kg})^2`.
+    #: Reliability, the calibration term; lower is better. It is :math:`\sum_k \sum_g \frac{n_g}{N}(\bar p_{kg} - \bar o_{kg})^2`.
     reliability: float
-    #: Resolution (higher is better): :math:`\sum_k \sum_g \frac{n_g}{N}(\bar o_{kg} - \bar o_k)^2`.
+    #: Resolution; higher is better. It is :math:`\sum_k \sum_g \frac{n_g}{N}(\bar o_{kg} - \bar o_k)^2`.
     resolution: float
-    #: Uncertainty of the labels alone: :math:`\sum_k \bar o_k (1 - \bar o_k)`.
+    #: Uncertainty, a property of the labels alone. It is :math:`\sum_k \bar o_k (1 - \bar o_k)`.
     uncertainty: float
     #: Within-bin term, exactly 0 when groups are distinct forecast values (``n_bins=None``).
     within_bin: float

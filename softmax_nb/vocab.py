@@ -132,20 +132,13 @@ def chunked_cross_entropy(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLi
 
 
 class ShardStats(NamedTuple):
-    r"""What one vocabulary shard contributes to the cross-entropy of each row.
+    r"""What one vocabulary shard contributes to the cross-entropy of each row."""
 
-    Attributes
-    ----------
-    m : numpy.ndarray
-        Row maxima of the shard's logits, shape ``(N,)``.
-    d : numpy.ndarray
-        :math:`\sum_{v \in \text{shard}} e^{z_v - m}`, shape ``(N,)``.
-    z_target : numpy.ndarray
-        The target's logit where the target is in the shard, ``-inf`` elsewhere.
-    """
-
+    #: Row maxima of the shard's logits, shape ``(N,)``.
     m: Array
+    #: :math:`\sum_{v \in \text{shard}} e^{z_v - m}`, shape ``(N,)``.
     d: Array
+    #: The target's logit where the target is in the shard, ``-inf`` elsewhere.
     z_target: Array
 
 
