@@ -169,3 +169,15 @@ def test_no_stderr_and_no_version_dependent_reprs(path):
             assert not (out["output_type"] == "stream" and out["name"] == "stderr"), f"{where}: stderr output"
             text = "".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/plain", ""))
             assert "dtype=float16" not in text, f"{where}: a float16 array repr (differs across numpy versions)"
+
+
+def test_results_page_lists_every_theorem_and_proposition():
+    labels = set()
+    for path in NOTEBOOKS:
+        for cell in load(path)["cells"]:
+            if cell["cell_type"] == "markdown":
+                labels |= set(re.findall(r"```\{prf:(?:theorem|proposition)\}[^\n]*\n:label: ([\w-]+)", source(cell)))
+    listed = set(re.findall(r"\{prf:ref\}`([\w-]+)`", (BOOK / "results.md").read_text()))
+    assert labels, "no labelled theorem or proposition found"
+    assert not labels - listed, f"book/results.md lacks {sorted(labels - listed)}"
+    assert not listed - labels, f"book/results.md lists unknown results {sorted(listed - labels)}"
