@@ -121,6 +121,8 @@ def test_chapter_skeleton(path):
     text = "\n".join(source(c) for c in load(path)["cells"] if c["cell_type"] == "markdown")
     assert re.search(r"\*\*What you will learn", text), f"{path.name}: no 'What you will learn' paragraph"
     assert re.search(r"\*\*Prerequisites", text), f"{path.name}: no prerequisites"
+    assert re.search(r"\*\*Estimated time\.\*\* about \d+ minutes of reading and \d+ minutes of exercises", text), \
+        f"{path.name}: no estimated time"
     assert re.search(r"^## Summary", text, re.M), f"{path.name}: no summary"
     assert re.search(r"^## Exercises", text, re.M), f"{path.name}: no exercises section"
     assert len(re.findall(r"```\{exercise\}", text)) >= 3, f"{path.name}: fewer than 3 exercises"
