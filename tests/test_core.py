@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import mpmath
@@ -588,3 +589,105 @@ def test_int64_fully_masked_row_gives_zeros():
     np.testing.assert_array_equal(snb.softmax(z, where=w)[1], [0.0, 0.0])
     assert snb.logsumexp(z, where=w)[1] == -np.inf
     np.testing.assert_allclose(snb.logsumexp(z, where=w)[0], 2.0**62 + np.log1p(np.e), rtol=1e-15)
+
+
+# --------------------------------------------------------------------------- found by mutation testing (tests/MUTATION.md)
+@pytest.mark.parametrize("call, message", [
+    (lambda: snb.logsumexp([0.0, np.nan]), "z contains NaN; logsumexp is undefined there"),
+    (lambda: snb.sigmoid([0.0, np.nan]), "z contains NaN; the sigmoid is undefined there"),
+    (lambda: snb.logsumexp([0.0, np.nan], b=[1.0, 1.0]), "z contains NaN where b != 0; logsumexp is undefined there"),
+    (lambda: snb.logsumexp([0.0, np.inf], b=[1.0, 1.0]),
+     "z contains +inf where b != 0; with weights b the sum (and its sign) is undefined there"),
+    (lambda: snb.logsumexp([0.0, 1.0], b=[1.0, np.inf]), "b must contain only finite numbers, got NaN or ±inf"),
+    (lambda: snb.logsumexp([1.0, 2.0], b=[1.0, -1.0]),
+     "the weighted sum sum(b * exp(z)) is negative in some slice, so its log is not real; "
+     "pass return_sign=True to get log|sum| and the sign"),
+])
+def test_core_error_messages_in_full(call, message):
+    # The messages are the documented contract (argument and reason); pin them whole.
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        call()
+
+
+def test_int64_rows_are_shifted_by_their_own_maximum():
+    # Rows of very different size: a shift by the global maximum would round row 0's differences away.
+    z = np.array([[0, 1], [2**62, 2**62 + 1]], dtype=np.int64)
+    ref = snb.softmax(np.array([0.0, 1.0]))
+    np.testing.assert_array_equal(snb.softmax(z), [ref, ref])
+    np.testing.assert_array_equal(snb.logsumexp(z), [np.logaddexp(0.0, 1.0), 2.0**62])
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_where_equals_minus_inf_logits_bit_for_bit(dtype):
+    # A masked entry behaves exactly like a -inf logit, in the input's own dtype (same bits).
+    rng = np.random.default_rng(7)
+    z = (rng.standard_normal((64, 33)) * 3).astype(dtype)
+    w = rng.random(z.shape) < 0.7
+    w[:, 0] = True
+    masked = np.where(w, z, -np.inf).astype(dtype)
+    for f in (snb.softmax, snb.log_softmax, snb.logsumexp):
+        out = f(z, where=w)
+        assert out.dtype == dtype
+        np.testing.assert_array_equal(out, f(masked))
+
+
+def test_weighted_logsumexp_rows_are_independent():
+    z = np.array([[0.0, 0.0], [-1000.0, -1000.0], [1000.0, 1000.0], [-np.inf, -np.inf]])
+    lse, sign = snb.logsumexp(z, b=np.ones_like(z), return_sign=True)
+    np.testing.assert_allclose(lse[:3], [np.log(2), -1000 + np.log(2), 1000 + np.log(2)], rtol=1e-15)
+    assert lse[3] == -np.inf
+    np.testing.assert_array_equal(sign, [1.0, 1.0, 1.0, 0.0])
+
+
+def test_weighted_logsumexp_overflowing_shift_gives_no_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert snb.logsumexp([1e308, -1e308], b=[1.0, 1.0]) == 1e308
+
+
+def test_weighted_logsumexp_zero_sum_is_minus_inf_without_return_sign():
+    assert snb.logsumexp([1.0, 1.0], b=[1.0, -1.0]) == -np.inf
+    assert snb.logsumexp([1.0, 1.0], b=[0.0, 0.0]) == -np.inf
+
+
+def test_weights_are_cast_to_the_working_dtype_of_z():
+    # As documented: b is cast to z's working dtype, so 1 - 1e-10 becomes 1 in float32 and the sum cancels.
+    lse, sign = snb.logsumexp(np.zeros(2, np.float32), b=np.array([1.0, -(1 - 1e-10)]), return_sign=True)
+    assert lse == -np.inf and sign == 0.0
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_logsumexp_return_sign_shapes_and_types(dtype):
+    z = np.zeros((2, 3), dtype)
+    for kwargs in ({}, {"b": np.ones((2, 3), dtype)}):
+        lse, sign = snb.logsumexp(z, keepdims=True, return_sign=True, **kwargs)
+        assert lse.shape == sign.shape == (2, 1)
+        assert lse.dtype == sign.dtype == dtype
+        lse, sign = snb.logsumexp(z[0], return_sign=True, **{k: v[0] for k, v in kwargs.items()})
+        assert isinstance(lse, np.generic) and isinstance(sign, np.generic)
+        assert sign.dtype == dtype and sign == 1.0
+    lse, sign = snb.logsumexp(np.zeros((2, 0), dtype), return_sign=True)
+    np.testing.assert_array_equal(lse, [-np.inf, -np.inf])
+    np.testing.assert_array_equal(sign, [0.0, 0.0])
+    assert sign.dtype == dtype
+
+
+def test_temperature_two_is_applied():
+    # Dividing by 2 is exact, so the tempered result equals the result on z / 2 bit for bit.
+    z = np.array([[0.3, -1.7, 2.9], [5.0, 5.5, -3.0]])
+    for f in (snb.softmax, snb.log_softmax):
+        np.testing.assert_array_equal(f(z, temperature=2.0), f(z / 2))
+
+
+def test_huge_temperature_with_overflowing_gap_keeps_exact_differences():
+    # z - m overflows for the -1e308 entry only; every other entry keeps (z - m)/T from the exact difference
+    # (z/T - m/T would be off by several ulps).
+    T = 1e306
+    z = np.array([1e308, -1e308, 1e308 - 3e306, 1e308 - 7.77e306, 9e307])
+    with mpmath.workdps(50):
+        s = [(mpmath.mpf(x) - mpmath.mpf(z.max())) / mpmath.mpf(T) for x in z]
+        lse = mpmath.log(sum(mpmath.exp(v) for v in s))
+        p_ref = np.array([float(mpmath.exp(v - lse)) for v in s])
+        lp_ref = np.array([float(v - lse) for v in s])
+    np.testing.assert_allclose(snb.softmax(z, temperature=T), p_ref, rtol=2e-15, atol=0)
+    np.testing.assert_allclose(snb.log_softmax(z, temperature=T), lp_ref, rtol=4e-16, atol=0)
