@@ -364,3 +364,28 @@ def test_merge_of_different_dtypes_promotes_symmetrically():
     assert np.asarray(ab.d).dtype == np.asarray(ba.d).dtype == np.float64
     assert ab == ba
     assert float(ab.logsumexp) == pytest.approx(float(snb.logsumexp([1.0, 2.0, 3.0])), rel=1e-7)
+
+
+# --------------------------------------------------------------------------- found by mutation testing (tests/MUTATION.md)
+def test_default_block_size_is_256():
+    # Rising logits rescale d in every block, so the block boundaries show in the last bits.
+    x = np.sort(np.random.default_rng(0).standard_normal(1000) * 5).astype(np.float32)
+    np.testing.assert_array_equal(snb.online_softmax(x), snb.online_softmax(x, block_size=256))
+
+
+def test_messages_name_the_argument():
+    acc = SoftmaxAccumulator().update(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="^block must be numeric"):
+        SoftmaxAccumulator().update(["a"])
+    with pytest.raises(ValueError, match="^block must be numeric"):
+        acc.normalise(np.array([["a"], ["b"]]))
+    with pytest.raises(ValueError, match="^other has rows of shape"):
+        acc.merge(SoftmaxAccumulator().update(np.zeros((3, 1))))
+    with pytest.raises(ValueError, match="^other must be a SoftmaxAccumulator, got int$"):
+        acc.merge(3)
+    with pytest.raises(ValueError, match="^x must be numeric"):
+        snb.online_softmax(["a"])
+    with pytest.raises(ValueError, match="^x has an empty class axis"):
+        snb.online_softmax(np.zeros((2, 0)))
+    with pytest.raises(ValueError, match="^x contains NaN"):
+        snb.online_softmax([0.0, np.nan])
