@@ -389,3 +389,21 @@ def test_messages_name_the_argument():
         snb.online_softmax(np.zeros((2, 0)))
     with pytest.raises(ValueError, match="^x contains NaN"):
         snb.online_softmax([0.0, np.nan])
+
+
+def test_normalise_messages_name_the_argument():
+    acc = SoftmaxAccumulator().update(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="^block has rows of shape"):
+        acc.normalise(np.zeros((3, 1)))
+    with pytest.raises(ValueError, match=r"^block must have at least one dimension \(the class axis\), got a scalar$"):
+        acc.normalise(np.float64(1.0))
+    with pytest.raises(ValueError, match="^the accumulated input has a slice along the class axis where every entry"):
+        SoftmaxAccumulator().normalise([1.0])
+
+
+def test_rescale_overflow_is_silent():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        acc = SoftmaxAccumulator().update([-1e308]).update([1e308])
+        merged = SoftmaxAccumulator().update([-1e308]).merge(SoftmaxAccumulator().update([1e308]))
+    assert acc == merged == SoftmaxAccumulator(1e308, 1.0)
