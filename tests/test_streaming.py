@@ -407,3 +407,15 @@ def test_rescale_overflow_is_silent():
         acc = SoftmaxAccumulator().update([-1e308]).update([1e308])
         merged = SoftmaxAccumulator().update([-1e308]).merge(SoftmaxAccumulator().update([1e308]))
     assert acc == merged == SoftmaxAccumulator(1e308, 1.0)
+
+
+def test_state_and_row_messages_in_full():
+    with pytest.raises(ValueError, match=r"^d must be finite and >= 0 \(it is a sum of exponentials\)$"):
+        SoftmaxAccumulator(0.0, -1.0)
+    with pytest.raises(ValueError, match=r"^inconsistent state: m = -inf \(nothing seen\) requires d = 0, and a finite m "
+                                         r"requires d > 0 \(the maximal term alone contributes 1\)$"):
+        SoftmaxAccumulator(-math.inf, 1.0)
+    acc = SoftmaxAccumulator().update(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"^block has rows of shape \(3,\), but the accumulator holds rows of shape "
+                                         r"\(2,\); the leading axes must match$"):
+        acc.update(np.zeros((3, 1)))
