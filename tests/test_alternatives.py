@@ -313,3 +313,30 @@ def test_bad_rng(rng):
 def test_gumbel_bad_input(logits_, kwargs, match):
     with pytest.raises(ValueError, match=match):
         gumbel_softmax(logits_, 1.0, np.random.default_rng(0), **kwargs)
+
+
+# --------------------------------------------------------------------------- found by mutation testing (tests/MUTATION.md)
+def test_messages_name_the_argument():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="^p must be numeric"):
+        snb.one_hot_argmax(["a"])
+    with pytest.raises(ValueError, match="^p has an empty class axis"):
+        snb.one_hot_argmax(np.zeros((2, 0)))
+    with pytest.raises(ValueError, match="^p contains NaN; its argmax is undefined$"):
+        snb.one_hot_argmax([0.0, np.nan])
+    with pytest.raises(ValueError, match="^logits must be numeric"):
+        snb.gumbel_softmax(["a"], 1.0, rng)
+    with pytest.raises(ValueError, match="^logits has an empty class axis"):
+        snb.gumbel_softmax(np.zeros((2, 0)), 1.0, rng)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gumbel_softmax_is_softmax_of_perturbed_logits_in_the_input_dtype(dtype):
+    # y = softmax((z + g)/T) with g ~ Gumbel(0, 1) drawn from rng, computed in z's own dtype (same bits).
+    z = np.random.default_rng(1).standard_normal((50, 7)).astype(dtype)
+    g = np.random.default_rng(5).gumbel(size=z.shape).astype(dtype)
+    soft = gumbel_softmax(z, 0.7, np.random.default_rng(5))
+    assert soft.dtype == dtype
+    np.testing.assert_array_equal(soft, snb.softmax(z + g, temperature=0.7))
+    hard = gumbel_softmax(z, 0.7, np.random.default_rng(5), hard=True)
+    np.testing.assert_array_equal(hard, one_hot_argmax(z + g))
