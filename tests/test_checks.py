@@ -212,3 +212,22 @@ def test_check_matrix_and_labels():
             c.check_matrix_and_labels(arr, labels, "probs")
     with pytest.raises(ValueError, match=r"labels must have shape \(N,\) = \(2,\)"):
         c.check_matrix_and_labels(np.zeros((2, 3)), [0], "probs")
+
+
+# --------------------------------------------------------------------------- found by mutation testing (tests/MUTATION.md)
+def test_default_argument_name_is_z():
+    with pytest.raises(ValueError, match="^z has an empty class axis"):
+        c.check_axis(np.zeros((2, 0)), -1)
+    with pytest.raises(np.exceptions.AxisError, match=r"^axis must be in \[-1, 1\) for z with 1 dimension"):
+        c.check_axes(np.zeros(2), 1)
+    with pytest.raises(ValueError, match="^z contains NaN; softmax is undefined there$"):
+        c.check_no_nan_or_posinf(np.array([np.nan]))
+    with pytest.raises(ValueError, match=r"^z has a slice along the class axis where every entry is -inf; softmax is "
+                                         r"undefined there \(at least one class must be unmasked\)$"):
+        c.check_max(np.array([-np.inf]))
+
+
+def test_class_weights_come_back_as_float64():
+    w = c.check_class_weights([1, 2], 2)
+    assert w.dtype == np.float64
+    np.testing.assert_array_equal(w, [1.0, 2.0])
