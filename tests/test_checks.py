@@ -231,3 +231,17 @@ def test_class_weights_come_back_as_float64():
     w = c.check_class_weights([1, 2], 2)
     assert w.dtype == np.float64
     np.testing.assert_array_equal(w, [1.0, 2.0])
+
+
+def test_as_float_array_default_name_and_masked_message_in_full():
+    with pytest.raises(ValueError, match="^z must be numeric"):
+        c.as_float_array(["a"])
+    with pytest.raises(ValueError, match=r"^q is a numpy masked array, whose mask would be ignored; pass plain data "
+                                         r"\(and, where supported, the mask as where=~mask\)$"):
+        c.as_float_array(np.ma.masked_array([1.0], mask=[True]), "q")
+
+
+def test_check_axes_names_the_array_in_range_errors():
+    for axis in (5, (0, 5)):
+        with pytest.raises(np.exceptions.AxisError, match=r"^axis must be in \[-1, 1\) for q with 1 dimension"):
+            c.check_axes(np.zeros(2), axis, "q")
