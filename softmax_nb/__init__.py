@@ -5,7 +5,7 @@ at the top level, e.g. ``from softmax_nb import softmax, log_softmax``.
 """
 
 from .core import log_softmax, logsumexp, naive_softmax, sigmoid, softmax, softmax_jacobian
-from .numerics import exp_limits, numerical_gradient, relative_error
+from .numerics import exp_limits, numerical_gradient, relative_error, to_bfloat16
 
 # --- losses, calibration, training ---
 from .calibration import ReliabilityCurve, expected_calibration_error, fit_temperature, reliability_curve
@@ -58,6 +58,7 @@ __all__ = [
     "exp_limits",
     "relative_error",
     "numerical_gradient",
+    "to_bfloat16",
     # --- losses, calibration, training ---
     "entropy",
     "kl_divergence",

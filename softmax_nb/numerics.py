@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-__all__ = ["exp_limits", "relative_error", "numerical_gradient"]
+__all__ = ["exp_limits", "relative_error", "numerical_gradient", "to_bfloat16"]
 
 
 def exp_limits(dtype: DTypeLike) -> dict[str, Any]:
@@ -130,3 +130,65 @@ def numerical_gradient(f: Callable[[NDArray[np.float64]], float], x: ArrayLike, 
         step[idx] = h
         grad[idx] = (float(f(x + step)) - float(f(x - step))) / (2 * h)
     return grad
+
+
+def to_bfloat16(x: ArrayLike) -> NDArray[np.float32] | np.float32:
+    r"""Round to the nearest bfloat16 value (ties to even), returned as float32.
+
+    bfloat16 is the top half of a float32: the same sign and 8 exponent bits,
+    and 7 of the 23 stored significand bits (8 significant bits, unit
+    roundoff :math:`u = 2^{-8}`). numpy has no bfloat16 type, so this emulates
+    one by rounding the 32-bit pattern :math:`b` of each float32 value:
+
+    .. math::
+
+        b' = \bigl(b + \texttt{0x7FFF} + \ell\bigr) \mathbin{\&} \texttt{0xFFFF0000},
+        \qquad \ell = (b \gg 16) \mathbin{\&} 1,
+
+    i.e. keep the top 16 bits after adding just under half a bfloat16 ulp plus
+    the lowest kept bit :math:`\ell`. A value strictly above the halfway point
+    carries into the kept bits (rounds up), strictly below does not (rounds
+    down), and an exact tie carries only when :math:`\ell = 1`, which gives
+    round-to-nearest, ties-to-even. A carry out of the significand raises the
+    exponent, so values at or beyond halfway between bfloat16's largest finite
+    number :math:`(2 - 2^{-7})\,2^{127} \approx 3.39 \times 10^{38}` and
+    :math:`2^{128}` become ``inf``, as IEEE rounding does. ``inf`` stays
+    ``inf``, NaN stays NaN (handled separately: the bit trick could turn a NaN
+    with a small payload into ``inf``), and subnormals round like any other
+    value.
+
+    Parameters
+    ----------
+    x : array_like
+        Real numbers (float, integer or bool). Values that are not float32
+        are first converted to float32 (one rounding), then to bfloat16.
+
+    Returns
+    -------
+    numpy.ndarray or numpy.float32
+        float32 values, each exactly representable in bfloat16, with the shape
+        of ``x``; a float32 scalar for a scalar input.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not real-valued (complex, strings, objects).
+
+    Examples
+    --------
+    >>> float(to_bfloat16(100.2))
+    100.0
+    >>> float(to_bfloat16(1.0 + 2.0**-8))  # a tie: rounds to the even neighbour 1
+    1.0
+    """
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "fiub":
+        raise ValueError(f"x must be real numbers (float, integer or bool), got dtype {arr.dtype}")
+    with np.errstate(over="ignore"):  # float64 beyond float32's range casts to inf, as intended
+        f32 = np.asarray(arr, dtype=np.float32)
+    bits = f32.view(np.uint32)
+    with np.errstate(over="ignore"):  # uint32 addition may wrap only for NaN patterns, replaced below
+        lsb = (bits >> np.uint32(16)) & np.uint32(1)
+        rounded = (bits + np.uint32(0x7FFF) + lsb) & np.uint32(0xFFFF0000)
+    out = np.where(np.isnan(f32), np.float32(np.nan), rounded.view(np.float32)).astype(np.float32)
+    return out[()] if out.ndim == 0 else out
