@@ -27,7 +27,8 @@ def test_fit_temperature_overflow_bound_is_strict():
 
 def test_fit_temperature_finds_the_minimum_to_high_accuracy():
     # Against an independent NLL (scipy's log_softmax) minimised with a tight tolerance: the fitted T agrees to
-    # 1e-8 relative, which a default-tolerance Brent search (xatol = 1e-5 in log T) does not reach.
+    # 2e-8 relative (1e-10 here; the rounding noise of the NLL limits any minimiser to about 2e-8), which a
+    # default-tolerance Brent search (xatol = 1e-5 in log T: off by 8e-8 here) does not reach.
     rng = np.random.default_rng(3)
     z = rng.standard_normal((400, 5)) * 3
     y = np.where(rng.random(400) < 0.6, z.argmax(axis=1), rng.integers(0, 5, 400))
@@ -38,4 +39,4 @@ def test_fit_temperature_finds_the_minimum_to_high_accuracy():
     ref = np.exp(minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded",
                                  options={"xatol": 1e-13}).x)
     assert 0.3 < ref < 10  # an interior minimum
-    assert snb.fit_temperature(z, y) == pytest.approx(ref, rel=1e-8)
+    assert snb.fit_temperature(z, y) == pytest.approx(ref, rel=2e-8)
