@@ -23,10 +23,30 @@
     document.querySelectorAll('.citation-list > [role="doc-biblioentry"]').forEach(function (el) {
       el.setAttribute("role", "listitem");
     });
+    hideThemeIcons();
   }
+  // The colour-mode button is named by its aria-label ("Color mode"); its sun,
+  // moon and half-circle icons are titled images ("Light", ...), which would make
+  // their title the button's visible text. They are decorative: hide them from
+  // assistive technology, also after Font Awesome swaps each <i> for an <svg>.
+  function hideThemeIcons() {
+    document.querySelectorAll(".theme-switch-button .theme-switch").forEach(function (el) {
+      if (el.getAttribute("aria-hidden") !== "true") { el.setAttribute("aria-hidden", "true"); }
+      if (el.hasAttribute("title")) { el.removeAttribute("title"); }
+      if (el.hasAttribute("aria-labelledby")) { el.removeAttribute("aria-labelledby"); }
+      if (el.getAttribute("role") === "img") { el.removeAttribute("role"); }
+      el.querySelectorAll("title").forEach(function (t) { t.remove(); });
+    });
+  }
+  function watchThemeButton() {
+    document.querySelectorAll(".theme-switch-button").forEach(function (button) {
+      new MutationObserver(hideThemeIcons).observe(button, { childList: true, subtree: true });
+    });
+  }
+  function start() { fix(); watchThemeButton(); }
   if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", fix);
+    document.addEventListener("DOMContentLoaded", start);
   } else {
-    fix();
+    start();
   }
 })();
