@@ -43,6 +43,7 @@ from ._checks import (
     check_labels,
     check_nonnegative,
     check_positive_int,
+    check_temperature,
     check_unit_interval,
 )
 from .losses import cross_entropy, cross_entropy_grad, focal_loss, focal_loss_grad
@@ -55,8 +56,10 @@ __all__ = [
     "load_digits_split",
     "train_softmax_regression",
     "fit_softmax_regression",
+    "distill_softmax_regression",
     "train_mlp",
     "predict_logits",
+    "template_plane",
 ]
 
 Array = NDArray[np.float64]
@@ -427,8 +430,6 @@ def fit_softmax_regression(X: ArrayLike, y: ArrayLike, num_classes: int | None =
         As :func:`train_softmax_regression`, for bad ``class_weight``, or if
         L-BFGS-B stops with a gradient entry above ``max(10 * tol, 1e-6)``.
     """
-    from scipy.optimize import minimize
-
     from ._checks import check_class_weights
 
     Xa, ya, k = _check_data(X, y, num_classes)
@@ -467,14 +468,124 @@ def fit_softmax_regression(X: ArrayLike, y: ArrayLike, num_classes: int | None =
         value = float(w @ per) + 0.5 * lam * float(np.sum(W * W))
         return value, np.concatenate([(Xa.T @ g + lam * W).ravel(), g.sum(axis=0)])
 
+    theta = _minimize_lbfgs(fun, d * k + k, iters, gtol)
+    return SoftmaxRegressionModel(theta[:d * k].reshape(d, k).copy(), theta[d * k:].copy(), History())
+
+
+def _minimize_lbfgs(fun: Callable[[Array], tuple[float, Array]], size: int, iters: int, gtol: float) -> Array:
+    """Minimise ``fun`` (value and gradient) with L-BFGS-B from zeros; return the minimiser."""
+    from scipy.optimize import minimize
+
     with _single_threaded_blas():
-        res = minimize(fun, np.zeros(d * k + k), jac=True, method="L-BFGS-B",
+        res = minimize(fun, np.zeros(size), jac=True, method="L-BFGS-B",
                        options={"maxiter": iters, "maxfun": 2 * iters, "ftol": 0.0, "gtol": gtol})
     # L-BFGS-B can stop "abnormally" when rounding stalls its line search just above a tiny tol: accept that
     # if the gradient is within max(10 tol, 1e-6) of zero; anything worse is a real failure.
     if not res.success and np.abs(res.jac).max() > max(10 * gtol, 1e-6):
         raise ValueError(f"L-BFGS-B did not converge (max |gradient| {np.abs(res.jac).max():.2e}): {res.message}")
-    theta = res.x
+    return res.x
+
+
+def _log_softmax_columns(z: Array) -> tuple[Array, Array]:
+    """``(log p, p)`` of ``softmax`` over axis 0 (classes in rows: fast reductions for small ``K``)."""
+    shifted = z - z.max(axis=0)
+    e = np.exp(shifted)
+    s = e.sum(axis=0)
+    return shifted - np.log(s), e / s
+
+
+def distill_softmax_regression(X: ArrayLike, y: ArrayLike, teacher_logits: ArrayLike, temperature: float = 4.0,
+                               hard_weight: float = 0.0, weight_decay: float = 1e-4, tol: float = 1e-6,
+                               max_iter: int = 5000) -> SoftmaxRegressionModel:
+    r"""Distil a teacher into a softmax-regression student, fitted to the optimum with L-BFGS-B.
+
+    The student's logits are :math:`z = x W + b`. With temperature :math:`T`,
+    the teacher's softened probabilities :math:`q = \operatorname{softmax}(t / T)`
+    (``t`` the teacher's logits) and the hard-label weight :math:`\beta`, the
+    objective is that of Hinton et al. (2015),
+
+    .. math::
+
+        J(W, b) = \frac{1}{n} \sum_{i=1}^{n} \Big[
+            \beta\, \operatorname{CE}\big(y_i, \operatorname{softmax}(z_i)\big)
+            + (1 - \beta)\, T^2\, \operatorname{CE}\big(q_i, \operatorname{softmax}(z_i / T)\big)
+        \Big] + \frac{\lambda}{2} \lVert W \rVert_F^2 ,
+
+    where the student is softened by the same :math:`T` in the soft term and
+    :math:`T^2` keeps the soft term's gradient on the scale of the hard one. The
+    logit gradient of sample :math:`i` is
+    :math:`\big[\beta (p_i - y_i) + (1 - \beta)\, T\, (\operatorname{softmax}(z_i / T) - q_i)\big] / n`.
+    :math:`J` is convex in :math:`(W, b)`, and strictly convex in :math:`W` for
+    :math:`\lambda > 0`, so the result depends on no seed or learning rate. The
+    student is used at temperature 1: its predictions are
+    :math:`\operatorname{softmax}(z)`.
+
+    Parameters
+    ----------
+    X : array_like
+        Features, shape ``(n, D)``.
+    y : array_like of int
+        Hard labels in ``[0, K)``, shape ``(n,)`` (unused when ``hard_weight=0``,
+        but still checked).
+    teacher_logits : array_like
+        The teacher's logits on ``X``, shape ``(n, K)``, finite.
+    temperature : float, default 4.0
+        :math:`T > 0`.
+    hard_weight : float, default 0.0
+        :math:`\beta \in [0, 1]`; 0 trains on the soft targets only, 1 ignores
+        the teacher (the objective of :func:`fit_softmax_regression`).
+    weight_decay : float, default 1e-4
+        :math:`\lambda \ge 0`.
+    tol, max_iter
+        As :func:`fit_softmax_regression`.
+
+    Returns
+    -------
+    SoftmaxRegressionModel
+        ``W`` (D, K), ``b`` (K,) and an empty :class:`History`.
+
+    Raises
+    ------
+    ValueError
+        For a bad shape or value of any argument (the message names it), or if
+        L-BFGS-B does not converge.
+    """
+    t = as_float_array(teacher_logits, "teacher_logits").astype(np.float64, copy=False)
+    if t.ndim != 2 or t.shape[1] < 2:
+        raise ValueError(f"teacher_logits must be a 2-D array (n, K) with K >= 2, got shape {t.shape}")
+    check_finite(t, "teacher_logits")
+    Xa, ya, k = _check_data(X, y, t.shape[1])
+    if t.shape[0] != Xa.shape[0]:
+        raise ValueError(f"teacher_logits must have one row per sample of X ({Xa.shape[0]}), got {t.shape[0]}")
+    T = check_temperature(temperature)
+    beta = check_unit_interval(hard_weight, "hard_weight")
+    lam = check_nonnegative(weight_decay, "weight_decay")
+    iters = check_positive_int(max_iter, "max_iter")
+    gtol = check_nonnegative(tol, "tol")
+    if not gtol > 0:
+        raise ValueError(f"tol must be a finite number > 0, got {tol!r}")
+    n, d = Xa.shape
+    # classes in rows ((K, n) arrays) so that every softmax reduction runs over K short rows
+    XT = np.ascontiguousarray(Xa.T)
+    Y = np.zeros((k, n))
+    Y[ya, np.arange(n)] = 1.0
+    Q = _log_softmax_columns(t.T / T)[1]
+
+    def fun(theta: Array) -> tuple[float, Array]:
+        W, b = theta[:d * k].reshape(d, k), theta[d * k:]
+        z = W.T @ XT + b[:, None]
+        value, g = 0.5 * lam * float(np.sum(W * W)), np.zeros((k, n))
+        if beta > 0:
+            logp, p = _log_softmax_columns(z)
+            value -= beta * float(np.sum(Y * logp)) / n
+            g += (beta / n) * (p - Y)
+        if beta < 1:
+            logp_t, p_t = _log_softmax_columns(z / T)
+            value -= (1.0 - beta) * T * T * float(np.sum(Q * logp_t)) / n
+            g += ((1.0 - beta) * T / n) * (p_t - Q)
+        return value, np.concatenate([(g @ Xa).T.ravel() + lam * W.ravel(), g.sum(axis=1)])
+
+    theta = _minimize_lbfgs(fun, d * k + k, iters, gtol)
     return SoftmaxRegressionModel(theta[:d * k].reshape(d, k).copy(), theta[d * k:].copy(), History())
 
 
@@ -537,3 +648,63 @@ def train_mlp(X: ArrayLike, y: ArrayLike, num_classes: int | None = None, hidden
     history = _sgd(params, backward, forward, objective, Xa, ya, Xv, yv, epochs, float(lr), batch_size,
                    float(momentum), float(weight_decay), rng)
     return MLPModel(params["W1"], params["b1"], params["W2"], params["b2"], activation, history)
+
+
+def template_plane(model: MLPModel, X: ArrayLike, classes: ArrayLike) -> tuple[Array, Array]:
+    r"""Project an MLP's hidden activations onto the plane through three class templates (Müller et al., 2019).
+
+    The *template* of class :math:`k` is its column :math:`w_k` of the output
+    weights ``W2`` (the logit is :math:`z_k = h \cdot w_k + b_k`). For classes
+    :math:`(a, b, c)`, Gram-Schmidt on :math:`w_b - w_a` and :math:`w_c - w_a`
+    gives an orthonormal basis :math:`(e_1, e_2)` of the plane through the three
+    templates, and each hidden activation :math:`h = \phi(x W_1 + b_1)` is mapped
+    to its coordinates in that plane relative to the templates' centroid
+    :math:`m = (w_a + w_b + w_c)/3`:
+
+    .. math::
+
+        \big((h - m) \cdot e_1,\; (h - m) \cdot e_2\big) .
+
+    Parameters
+    ----------
+    model : MLPModel
+        A trained MLP (from :func:`train_mlp`).
+    X : array_like
+        Inputs, shape ``(n, D)``.
+    classes : array_like of int
+        Three distinct class indices in ``[0, K)``.
+
+    Returns
+    -------
+    points : ndarray, shape (n, 2)
+        The projected activations.
+    templates : ndarray, shape (3, 2)
+        The projected templates, in the order of ``classes``.
+
+    Raises
+    ------
+    ValueError
+        For ``classes`` that are not three distinct indices in ``[0, K)``, for
+        templates on one line, or for ``X`` of the wrong shape.
+    """
+    if not isinstance(model, MLPModel):
+        raise ValueError(f"model must be an MLPModel (from train_mlp), got {type(model).__name__}")
+    k = model.W2.shape[1]
+    cls = np.asarray(classes)
+    if cls.shape != (3,) or cls.dtype.kind not in "iu" or len(set(cls.tolist())) != 3 \
+            or cls.min() < 0 or cls.max() >= k:
+        raise ValueError(f"classes must be three distinct integers in [0, {k}), got {classes!r}")
+    Xa = as_float_array(X, "X").astype(np.float64, copy=False)
+    if Xa.ndim != 2 or Xa.shape[1] != model.W1.shape[0]:
+        raise ValueError(f"X must be a 2-D array (n, {model.W1.shape[0]}), got shape {Xa.shape}")
+    check_finite(Xa, "X")
+    w = model.W2[:, cls].T                         # (3, H): one template per row
+    u, v = w[1] - w[0], w[2] - w[0]
+    e1 = u / np.linalg.norm(u)
+    v_perp = v - (v @ e1) * e1
+    norm_v = np.linalg.norm(v_perp)
+    if not norm_v > 1e-12 * np.linalg.norm(v):
+        raise ValueError("the three templates lie on one line: they span no plane")
+    basis = np.stack([e1, v_perp / norm_v], axis=1)    # (H, 2), orthonormal
+    centre = w.mean(axis=0)
+    return (model.hidden(Xa) - centre) @ basis, (w - centre) @ basis
