@@ -14,16 +14,21 @@ control and compare what the page displays with these functions.
   probabilities.
 - :func:`calibration_widget`: a reliability diagram of an overconfident
   classifier over a range of temperatures, with ECE, NLL and Brier score.
+- :func:`simplex_widget`: softmax, sparsemax and tempered softmax of
+  three-class logits over a grid of the two logit differences that matter;
+  :func:`simplex_figure` is its static counterpart for print.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .alternatives import sparsemax
 from .calibration import expected_calibration_error, fit_temperature, reliability_curve
 from .core import naive_softmax, softmax
 from .losses import cross_entropy
@@ -31,7 +36,9 @@ from .scoring import brier_score
 from .streaming import SoftmaxAccumulator
 
 __all__ = ["WORKED_EXAMPLE", "temperature_widget", "online_softmax_widget", "calibration_data",
-           "calibration_widget"]
+           "calibration_widget", "SIMPLEX_DIFFS", "SIMPLEX_TEMPERATURES", "SIMPLEX_EXAMPLES", "simplex_widget",
+           "simplex_xy",
+           "simplex_figure"]
 
 #: The logits of the quick tour's worked example.
 WORKED_EXAMPLE: tuple[float, ...] = (2.0, 0.1, 0.5, 1.0, 1.5)
@@ -229,3 +236,167 @@ def calibration_widget(temperatures: ArrayLike | None = None, n_bins: int = 10) 
         })
     return {"temperatures": _clean(temps), "fitted": fitted, "edges": _clean(curve.edges), "n": int(labels.size),
             "frames": frames}
+
+
+#: Grid of the logit differences :math:`z_1 - z_3` and :math:`z_2 - z_3` of the simplex figure: -4 to 4 in steps of 0.5.
+SIMPLEX_DIFFS: tuple[float, ...] = tuple(float(v) for v in np.arange(-8, 9) / 2)
+
+#: Temperatures of the simplex figure's slider.
+SIMPLEX_TEMPERATURES: tuple[float, ...] = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 7.0, 10.0)
+
+
+def _check_grid(name: str, values: ArrayLike, positive: bool, increasing: bool) -> np.ndarray:
+    arr = np.asarray(values, dtype=float)
+    ok = arr.ndim == 1 and arr.size >= (2 if increasing else 1) and bool(np.all(np.isfinite(arr)))
+    if ok and positive:
+        ok = bool(np.all(arr > 0))
+    if ok and increasing:
+        ok = bool(np.all(np.diff(arr) > 0))
+    if not ok:
+        need = "positive finite numbers" if positive else "at least 2 finite, strictly increasing numbers"
+        raise ValueError(f"{name} must be a non-empty 1-D sequence of {need}, got {arr}")
+    return arr
+
+
+def simplex_widget(diffs: ArrayLike = SIMPLEX_DIFFS,
+                   temperatures: ArrayLike = SIMPLEX_TEMPERATURES) -> dict[str, Any]:
+    r"""Softmax, sparsemax and tempered softmax of three-class logits over a grid of logit differences.
+
+    Softmax and sparsemax are shift invariant, :math:`f(z + c\mathbf{1}) = f(z)`,
+    and so is :math:`\operatorname{softmax}(z/T)`; three-class logits therefore
+    matter only through :math:`a = z_1 - z_3` and :math:`b = z_2 - z_3`, and
+    :math:`z = (a, b, 0)` stands for all of them. For every :math:`(a, b)` on
+    the grid ``diffs`` :math:`\times` ``diffs`` this computes
+    :func:`~softmax_nb.core.softmax`, :func:`~softmax_nb.alternatives.sparsemax`
+    and, for every temperature, :math:`\operatorname{softmax}(z/T)`.
+
+    Parameters
+    ----------
+    diffs : array_like, default SIMPLEX_DIFFS
+        The values of both :math:`a` and :math:`b` (-4 to 4 in steps of 0.5):
+        at least 2, finite and strictly increasing.
+    temperatures : array_like, default SIMPLEX_TEMPERATURES
+        Temperatures :math:`T > 0` (0.1 to 10).
+
+    Returns
+    -------
+    dict
+        ``diffs``, ``temperatures``; ``softmax`` and ``sparsemax``: nested
+        lists indexed ``[i][j][class]`` for :math:`a` = ``diffs[i]`` and
+        :math:`b` = ``diffs[j]``; ``tempered``: indexed ``[t][i][j][class]``.
+        Values are rounded to 6 decimals.
+
+    Raises
+    ------
+    ValueError
+        If ``diffs`` is not a 1-D sequence of at least 2 finite, strictly
+        increasing numbers, or a temperature is not positive and finite.
+    """
+    d = _check_grid("diffs", diffs, positive=False, increasing=True)
+    temps = _check_grid("temperatures", temperatures, positive=True, increasing=False)
+    a, b = np.meshgrid(d, d, indexing="ij")
+    z = np.stack([a, b, np.zeros_like(a)], axis=-1)  # (n, n, 3): z[i, j] = (d[i], d[j], 0)
+
+    def nested(p: np.ndarray) -> list[list[list[float | None]]]:
+        return [[_clean(p[i, j]) for j in range(d.size)] for i in range(d.size)]
+
+    return {"diffs": _clean(d), "temperatures": _clean(temps),
+            "softmax": nested(softmax(z, axis=-1)), "sparsemax": nested(sparsemax(z, axis=-1)),
+            "tempered": [nested(softmax(z / t, axis=-1)) for t in temps]}
+
+
+def simplex_xy(p: ArrayLike) -> np.ndarray:
+    r"""Plane coordinates of three-class probabilities on the equilateral triangle.
+
+    Class 1 sits at :math:`(0, 0)`, class 2 at :math:`(1, 0)`, class 3 at
+    :math:`(\tfrac12, \tfrac{\sqrt3}{2})`, and :math:`p` at the mean of the
+    corners weighted by :math:`p`: :math:`(p_2 + p_3/2,\ \tfrac{\sqrt3}{2} p_3)`.
+
+    Parameters
+    ----------
+    p : array_like
+        Probabilities, shape ``(..., 3)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(..., 2)``.
+
+    Raises
+    ------
+    ValueError
+        If the last axis of ``p`` does not have length 3.
+    """
+    p = np.asarray(p, dtype=float)
+    if p.ndim == 0 or p.shape[-1] != 3:
+        raise ValueError(f"p must have 3 classes on its last axis, got shape {p.shape}")
+    return np.stack([p[..., 1] + p[..., 2] / 2, np.sqrt(3) / 2 * p[..., 2]], axis=-1)
+
+
+#: The logits of the two panels of :func:`simplex_figure`.
+SIMPLEX_EXAMPLES: tuple[tuple[float, float, float], ...] = ((1.0, 0.5, -1.0), (0.5, 0.0, 0.0))
+
+
+def simplex_figure(examples: Sequence[ArrayLike] = SIMPLEX_EXAMPLES, temperature: float = 2.0):
+    r"""Static counterpart of the simplex widget: one probability triangle per logit vector.
+
+    Each panel draws :math:`\operatorname{softmax}(z)` (blue circle),
+    :math:`\operatorname{sparsemax}(z)` (vermillion square),
+    :math:`\operatorname{softmax}(z/T)` at ``temperature`` (green triangle) and the
+    path of :math:`\operatorname{softmax}(z/T)` for :math:`0.05 \le T \le 20`
+    (green dashes), from near the vertex of the largest logit to the centre
+    (black cross, the uniform distribution).
+    White background, markers as well as colours.
+
+    Parameters
+    ----------
+    examples : sequence of array_like, default SIMPLEX_EXAMPLES
+        Three-class logit vectors, one panel each.
+    temperature : float, default 2.0
+        The temperature of the marked tempered point.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If an example does not have exactly 3 finite logits or ``temperature``
+        is not positive and finite.
+    """
+    from matplotlib.figure import Figure
+
+    zs = [np.asarray(z, dtype=float) for z in examples]
+    if not zs or any(z.shape != (3,) or not np.all(np.isfinite(z)) for z in zs):
+        raise ValueError(f"examples must be vectors of 3 finite logits, got {examples}")
+    if not (np.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be positive and finite, got {temperature}")
+    fig = Figure(figsize=(3.3 * len(zs), 3.4), facecolor="white", edgecolor="white", layout="constrained")
+    axes = fig.subplots(1, len(zs), squeeze=False)[0]
+    corners = simplex_xy(np.eye(3))
+    path_t = np.geomspace(0.05, 20.0, 200)
+    for ax, z in zip(axes, zs):
+        ax.set_facecolor("white")
+        ax.fill(*corners.T, facecolor="#f4f4f4", edgecolor="black", linewidth=1.0, zorder=0)
+        for k, (x, y) in enumerate(corners):
+            ax.annotate(f"class {k + 1}", (x, y), xytext=((-6, -12), (6, -12), (0, 6))[k], textcoords="offset points",
+                        ha=("right", "left", "center")[k], va="bottom" if k == 2 else "top", fontsize=9)
+        ax.plot(*simplex_xy(softmax(z[None, :] / path_t[:, None])).T, color="#009E73", linestyle="--",
+                linewidth=1.2, label=r"softmax$(z/T)$, $0.05 \leq T \leq 20$")
+        ax.plot(*simplex_xy(softmax(z)), marker="o", markersize=8, color="#0072B2", linestyle="none",
+                label=r"softmax$(z)$")
+        ax.plot(*simplex_xy(sparsemax(z)), marker="s", markersize=7, color="#D55E00", linestyle="none",
+                label=r"sparsemax$(z)$")
+        ax.plot(*simplex_xy(softmax(z / temperature)), marker="^", markersize=8, color="#009E73", linestyle="none",
+                label=rf"softmax$(z/T)$, $T = {temperature:g}$")
+        ax.plot(*simplex_xy(np.full(3, 1 / 3)), marker="+", color="black", markersize=9, linestyle="none",
+                label="uniform (1/3, 1/3, 1/3)")
+        ax.set_title("z = (" + ", ".join(f"{v:g}".replace("-", "\u2212") for v in z) + ")", fontsize=10)
+        ax.set_aspect("equal")
+        ax.set_xlim(-0.2, 1.2)
+        ax.set_ylim(-0.15, 1.0)
+        ax.axis("off")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=2, frameon=False, fontsize=9)
+    return fig
