@@ -8,7 +8,14 @@ from .core import log_softmax, logsumexp, naive_softmax, sigmoid, softmax, softm
 from .numerics import exp_limits, numerical_gradient, relative_error, to_bfloat16
 
 # --- losses, calibration, training ---
-from .calibration import ReliabilityCurve, expected_calibration_error, fit_temperature, reliability_curve
+from .calibration import (
+    ReliabilityCurve,
+    VectorScaling,
+    expected_calibration_error,
+    fit_temperature,
+    fit_vector_scaling,
+    reliability_curve,
+)
 from .information import entropy, kl_divergence
 from .losses import (
     binary_cross_entropy_with_logits,
@@ -21,7 +28,15 @@ from .losses import (
     smooth_labels,
 )
 from .experiments import Repeats, Summary, format_table, fraction, paired, repeat, summarize
-from .scoring import BrierDecomposition, adaptive_ece, brier_decomposition, brier_score, classwise_ece, ece_noise_floor
+from .scoring import (
+    BrierDecomposition,
+    adaptive_ece,
+    brier_decomposition,
+    brier_score,
+    classwise_ece,
+    ece_noise_floor,
+    wilson_interval,
+)
 from .training import (
     DigitsSplit,
     History,
@@ -76,6 +91,8 @@ __all__ = [
     "reliability_curve",
     "expected_calibration_error",
     "fit_temperature",
+    "VectorScaling",
+    "fit_vector_scaling",
     "DigitsSplit",
     "History",
     "SoftmaxRegressionModel",
@@ -93,6 +110,7 @@ __all__ = [
     "ece_noise_floor",
     "classwise_ece",
     "adaptive_ece",
+    "wilson_interval",
     "repeat",
     "Repeats",
     "Summary",

@@ -20,12 +20,14 @@ from ._checks import (
     check_bounds,
     check_finite,
     check_matrix_and_labels,
+    check_nonnegative,
     check_positive_int,
     check_probabilities,
 )
 from .losses import cross_entropy
 
-__all__ = ["ReliabilityCurve", "reliability_curve", "expected_calibration_error", "fit_temperature"]
+__all__ = ["ReliabilityCurve", "reliability_curve", "expected_calibration_error", "fit_temperature",
+           "VectorScaling", "fit_vector_scaling"]
 
 
 class ReliabilityCurve(NamedTuple):
@@ -200,3 +202,107 @@ def fit_temperature(logits: ArrayLike, labels: ArrayLike, bounds: tuple[float, f
     candidates = ((float(res.x), float(np.exp(res.x))), (lo, low), (hi, high))
     best = min(candidates, key=lambda c: nll(c[0]))
     return float(np.clip(best[1], low, high))
+
+
+class VectorScaling(NamedTuple):
+    """A fitted vector scaling, :math:`z \\mapsto w \\odot z + b` (one weight and one bias per class)."""
+
+    #: The per-class weights :math:`w`, shape ``(K,)``.
+    weight: NDArray[np.float64]
+    #: The per-class biases :math:`b`, shape ``(K,)``, shifted to mean 0 (the softmax ignores a common shift).
+    bias: NDArray[np.float64]
+
+    def apply(self, logits: ArrayLike) -> NDArray[np.float64]:
+        """The recalibrated logits :math:`w \\odot z + b` of ``(N, K)`` logits (float64)."""
+        z = as_float_array(logits, "logits").astype(np.float64)
+        if z.ndim != 2 or z.shape[1] != self.weight.shape[0]:
+            raise ValueError(f"logits must have shape (N, {self.weight.shape[0]}), got {z.shape}")
+        return z * self.weight + self.bias
+
+
+def fit_vector_scaling(logits: ArrayLike, labels: ArrayLike, l2: float = 0.0,
+                       temperature: float | None = None) -> VectorScaling:
+    r"""Vector scaling (Guo et al., 2017): per-class weight and bias minimising the validation NLL.
+
+    With :math:`u_i = w \odot z_i + b` it minimises
+
+    .. math::
+
+        L(w, b) = \frac{1}{N} \sum_{i=1}^{N} -\log \operatorname{softmax}(u_i)_{y_i}
+            + \lambda \Big( \lVert w - \bar w \mathbf{1} \rVert^2
+                          + \lVert b - \bar b \mathbf{1} \rVert^2 \Big),
+
+    where :math:`\bar w, \bar b` are the means of the entries. The
+    gradient of the NLL term is :math:`\partial L / \partial w_k = \sum_i
+    G_{ik} z_{ik}`, :math:`\partial L / \partial b_k = \sum_i G_{ik}` with
+    :math:`G = (\operatorname{softmax}(u) - Y)/N`. The penalty is 0 exactly on
+    temperature scaling (:math:`w = \mathbf{1}/T`, equal biases), so it shrinks
+    towards the temperature-scaling family, not towards a fixed :math:`T`; as
+    :math:`\lambda \to \infty` the fit becomes temperature scaling. The
+    objective is convex; L-BFGS-B (:func:`scipy.optimize.minimize`) starts
+    from temperature scaling, so the fitted penalised NLL is never above
+    temperature scaling's.
+
+    With ``l2 = 0`` a minimiser need not exist: if one class's own logit
+    separates it from the others on the validation set, its weight grows
+    without bound. A small ``l2`` (e.g. 0.01) keeps the fit finite.
+
+    Parameters
+    ----------
+    logits : array_like
+        Validation logits, shape ``(N, K)``, ``N >= 1``, ``K >= 2``, finite.
+    labels : array_like of int
+        Validation labels, shape ``(N,)``, in ``[0, K)``.
+    l2 : float, default 0.0
+        :math:`\lambda \ge 0`.
+    temperature : float, optional
+        Starting temperature; ``None`` fits it with :func:`fit_temperature`.
+
+    Returns
+    -------
+    VectorScaling
+        ``(weight, bias)`` with the bias shifted to mean 0; ``.apply(z)``
+        gives the recalibrated logits.
+
+    Raises
+    ------
+    ValueError
+        As :func:`fit_temperature` for ``logits`` and ``labels``; for ``l2``
+        negative or not finite; for ``temperature`` not a finite number > 0.
+    """
+    from scipy.optimize import minimize
+
+    z = as_float_array(logits, "logits").astype(np.float64)
+    y = check_matrix_and_labels(z, labels, "logits")
+    check_finite(z, "logits")
+    n, k = z.shape
+    if k < 2:
+        raise ValueError(f"logits must have K >= 2 classes to fit a vector scaling, got shape {z.shape}")
+    lam = check_nonnegative(l2, "l2")
+    if temperature is None:
+        temperature = fit_temperature(z, y)
+    elif isinstance(temperature, (bool, np.bool_)) or not (float(temperature) > 0 and np.isfinite(temperature)):
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+    rows = np.arange(n)
+
+    def objective(theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
+        w, b = theta[:k], theta[k:]
+        u = z * w + b
+        u = u - u.max(axis=1, keepdims=True)
+        e = np.exp(u)
+        s = e.sum(axis=1)
+        nll = float(np.mean(np.log(s) - u[rows, y]))
+        g = e / s[:, None]
+        g[rows, y] -= 1.0
+        g /= n
+        dw, db = w - w.mean(), b - b.mean()
+        value = nll + lam * float(dw @ dw + db @ db)
+        grad = np.concatenate([(g * z).sum(axis=0) + 2.0 * lam * dw, g.sum(axis=0) + 2.0 * lam * db])
+        return value, grad
+
+    theta0 = np.concatenate([np.full(k, 1.0 / float(temperature)), np.zeros(k)])
+    res = minimize(objective, theta0, jac=True, method="L-BFGS-B",
+                   options={"gtol": 1e-10, "ftol": 0.0, "maxiter": 10_000})
+    theta = res.x if objective(res.x)[0] <= objective(theta0)[0] else theta0
+    w, b = theta[:k].copy(), theta[k:] - theta[k:].mean()
+    return VectorScaling(w, b)

@@ -144,13 +144,25 @@ def bar_probs(ax, p: ArrayLike, labels: Sequence[str] | None = None, title: str 
 __all__ += ["plot_reliability", "show_digits"]
 
 
-def plot_reliability(ax, curve, label: str | None = None, color: str | None = None, show_gap: bool = True):
+def plot_reliability(ax, curve, label: str | None = None, color: str | None = None, show_gap: bool = True, *,
+                     interval: float | None = None, count_ax=None, count_log: bool = True):
     """Draw a reliability diagram: accuracy per confidence bin against the diagonal.
 
     Bars show the accuracy of each non-empty bin (width = bin width); when
     ``show_gap`` is set, a hatched bar from the accuracy to the bin's mean
     confidence marks the calibration gap, whose count-weighted mean is the ECE.
-    The dashed diagonal is perfect calibration.
+    The dashed diagonal is perfect calibration. Two opt-in extras (both off by
+    default, so existing figures are unchanged):
+
+    * ``interval=0.95`` adds a black error bar at the centre of each
+      non-empty bin: the Wilson score interval
+      (:func:`~softmax_nb.scoring.wilson_interval`) of the bin's accuracy,
+      from its number of correct predictions and its count;
+    * ``count_ax=<axes>`` draws the confidence histogram, the number of
+      predictions in each bin, as grey bars in a second axes (typically a
+      short one underneath, e.g. the lower row of
+      ``new_figure(nrows=2, gridspec_kw={"height_ratios": [3, 1]})``), and
+      moves the x label there.
 
     Parameters
     ----------
@@ -164,14 +176,27 @@ def plot_reliability(ax, curve, label: str | None = None, color: str | None = No
         Bar colour; defaults to the first palette colour.
     show_gap : bool, default True
         Also draw the gap between accuracy and mean confidence.
+    interval : float, optional
+        Confidence level in (0, 1) of per-bin Wilson intervals; ``None`` (default) draws none.
+    count_ax : matplotlib.axes.Axes, optional
+        Axes for the histogram of predictions per bin; ``None`` (default) draws none.
+    count_log : bool, default True
+        Symmetric-log count axis (linear up to 1), so bins with a handful of
+        predictions stay visible next to a bin with hundreds.
 
     Returns
     -------
     matplotlib.container.BarContainer
         The accuracy bars.
+
+    Raises
+    ------
+    ValueError
+        For ``interval`` outside (0, 1) (from :func:`~softmax_nb.scoring.wilson_interval`).
     """
     edges = np.asarray(curve.edges, dtype=float)
-    full = np.asarray(curve.counts) > 0
+    counts = np.asarray(curve.counts)
+    full = counts > 0
     left, width = edges[:-1][full], np.diff(edges)[full]
     acc, conf = np.asarray(curve.accuracy)[full], np.asarray(curve.confidence)[full]
     bars = ax.bar(left, acc, width=width, align="edge", color=color or PALETTE[0], edgecolor="white",
@@ -181,6 +206,13 @@ def plot_reliability(ax, curve, label: str | None = None, color: str | None = No
         # lies over the accuracy bar, and a filled bar would darken it.
         ax.bar(left, conf - acc, bottom=acc, width=width, align="edge", fill=False,
                edgecolor=PALETTE[3], hatch="//", label="gap to confidence")
+    if interval is not None:
+        from .scoring import wilson_interval
+
+        n = counts[full]
+        low, high = wilson_interval(np.rint(acc * n).astype(np.int64), n, confidence=interval)
+        ax.errorbar(left + width / 2, acc, yerr=np.vstack([acc - low, high - acc]), fmt="none",
+                    ecolor="black", elinewidth=1, capsize=2, label=f"{interval:.0%} Wilson interval")
     ax.plot([0, 1], [0, 1], ls="--", color="0.4", lw=1, label="perfect calibration")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
@@ -188,6 +220,14 @@ def plot_reliability(ax, curve, label: str | None = None, color: str | None = No
     ax.set_xlabel("confidence (max probability)")
     ax.set_ylabel("accuracy")
     ax.legend(loc="upper left", fontsize=8)
+    if count_ax is not None:
+        count_ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color="0.6", edgecolor="white")
+        if count_log:
+            count_ax.set_yscale("symlog", linthresh=1)
+        count_ax.set_xlim(0, 1)
+        count_ax.set_xlabel("confidence (max probability)")
+        count_ax.set_ylabel("predictions")
+        ax.set_xlabel("")
     return bars
 
 

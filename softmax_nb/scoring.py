@@ -12,7 +12,9 @@ what a careful evaluation puts next to it:
   the same confidences would get on the same number of examples, by redrawing
   the labels from the model's own probabilities;
 * :func:`classwise_ece` (Kull et al. 2019) and :func:`adaptive_ece`
-  (equal-mass bins, Nixon et al. 2019).
+  (equal-mass bins, Nixon et al. 2019);
+* :func:`wilson_interval`, the Wilson (1927) score interval of a binomial
+  proportion, for the accuracy of each bin of a reliability diagram.
 
 Bins are those of :func:`~softmax_nb.calibration.reliability_curve`: ``M``
 equal-width, right-closed bins :math:`((m-1)/M, m/M]` (a confidence of exactly
@@ -41,6 +43,7 @@ __all__ = [
     "ece_noise_floor",
     "classwise_ece",
     "adaptive_ece",
+    "wilson_interval",
 ]
 
 
@@ -326,3 +329,92 @@ def adaptive_ece(probs: ArrayLike, labels: ArrayLike, n_bins: int = 15) -> float
     idx = np.empty(n, dtype=np.intp)
     idx[order] = np.repeat(np.arange(m), sizes)
     return _binned_gap(conf, (pred == y).astype(np.float64), idx, m)
+
+
+def wilson_interval(successes: ArrayLike, n: ArrayLike,
+                    confidence: float = 0.95) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    r"""Wilson (1927) score interval for a binomial proportion, elementwise.
+
+    With :math:`\hat p = s/n` and :math:`z = \Phi^{-1}\big(\tfrac{1 + c}{2}\big)` for
+    confidence level :math:`c`, the interval is
+
+    .. math::
+
+        \frac{\hat p + \frac{z^2}{2n}}{1 + \frac{z^2}{n}}
+        \;\pm\; \frac{z}{1 + \frac{z^2}{n}}
+            \sqrt{\frac{\hat p (1 - \hat p)}{n} + \frac{z^2}{4 n^2}} ,
+
+    the set of proportions :math:`\pi` that a two-sided score test,
+    :math:`|\hat p - \pi| \le z \sqrt{\pi (1 - \pi) / n}`, does not reject.
+    Unlike the normal ("Wald") interval :math:`\hat p \pm z\sqrt{\hat p(1-\hat p)/n}`
+    it stays inside [0, 1] and does not collapse to a point at :math:`s = 0`
+    or :math:`s = n`, which matters for the small bins of a reliability
+    diagram. The lower end is exactly 0 when :math:`s = 0` and the upper end
+    exactly 1 when :math:`s = n` (as in :func:`scipy.stats.binomtest`'s
+    ``proportion_ci(method="wilson")``).
+
+    Parameters
+    ----------
+    successes : array_like of int
+        Numbers of successes :math:`s`, integers with ``0 <= s <= n``.
+    n : array_like of int
+        Numbers of trials, integers ``>= 1``; broadcast against ``successes``.
+    confidence : float, default 0.95
+        Confidence level :math:`c`, in the open interval (0, 1).
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        Lower and upper ends (float64, the broadcast shape), with
+        ``0 <= low <= s/n <= high <= 1``.
+
+    Raises
+    ------
+    ValueError
+        For ``n`` or ``successes`` that are not integers (integral floats are
+        accepted), ``n < 1``, ``successes`` outside ``[0, n]``, shapes that do
+        not broadcast, or ``confidence`` outside (0, 1).
+
+    Examples
+    --------
+    >>> low, high = wilson_interval(0, 10)
+    >>> float(low), round(float(high), 4)
+    (0.0, 0.2775)
+    """
+    from scipy.special import ndtri
+
+    s = _as_counts(successes, "successes")
+    trials = _as_counts(n, "n")
+    if isinstance(confidence, (bool, np.bool_)) or not isinstance(confidence, (int, float, np.integer, np.floating)):
+        raise ValueError(f"confidence must be a number in (0, 1), got {confidence!r}")
+    c = float(confidence)
+    if not 0.0 < c < 1.0:
+        raise ValueError(f"confidence must be in the open interval (0, 1), got {confidence!r}")
+    try:
+        s, trials = np.broadcast_arrays(s, trials)
+    except ValueError:
+        raise ValueError(f"successes and n must broadcast together, got shapes {s.shape} and {trials.shape}") from None
+    if np.any(trials < 1):
+        raise ValueError(f"n must be >= 1 (a proportion of 0 trials is undefined), got minimum {trials.min()}")
+    if np.any(s < 0) or np.any(s > trials):
+        raise ValueError("successes must lie in [0, n]")
+    z = float(ndtri(0.5 + 0.5 * c))
+    nf = trials.astype(np.float64)
+    p_hat = s / nf
+    denom = 1.0 + z * z / nf
+    center = (p_hat + z * z / (2.0 * nf)) / denom
+    half = z / denom * np.sqrt(p_hat * (1.0 - p_hat) / nf + z * z / (4.0 * nf * nf))
+    low = np.where(s == 0, 0.0, np.clip(center - half, 0.0, 1.0))
+    high = np.where(s == trials, 1.0, np.clip(center + half, 0.0, 1.0))
+    return low, high
+
+
+def _as_counts(value: ArrayLike, name: str) -> NDArray[np.int64]:
+    """Integer counts (integral floats accepted) as an int64 array, or a ValueError naming ``name``."""
+    arr = np.asarray(value)
+    if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise ValueError(f"{name} must be integer counts, got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+            raise ValueError(f"{name} must be integer counts (finite, whole numbers)")
+    return arr.astype(np.int64)

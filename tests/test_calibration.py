@@ -14,9 +14,11 @@ from softmax_nb import (
     cross_entropy,
     expected_calibration_error,
     fit_temperature,
+    numerical_gradient,
     reliability_curve,
     softmax,
 )
+from softmax_nb.calibration import VectorScaling, fit_vector_scaling
 
 
 def reference_ece(probs, labels, n_bins):
@@ -230,3 +232,133 @@ def test_calibration_accepts_float16_probabilities():
 def test_more_bad_input_raises(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# ----------------------------------------------------------------- vector scaling
+
+def penalised_nll(theta, z, y, l2):
+    """Mean NLL of w * z + b plus l2 * (||w - mean w||^2 + ||b - mean b||^2), with the package's cross_entropy."""
+    k = z.shape[1]
+    w, b = theta[:k], theta[k:]
+    return float(cross_entropy(z * w + b, y)) + l2 * (np.sum((w - w.mean()) ** 2) + np.sum((b - b.mean()) ** 2))
+
+
+def miscalibrated_case(seed, n=4000, k=4):
+    """Logits z whose labels are drawn from softmax(w_true * z + b_true)."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0.0, 2.0, size=(n, k))
+    w_true = np.linspace(0.4, 1.3, k)
+    b_true = np.linspace(-0.5, 0.5, k)
+    p = softmax(z * w_true + b_true)
+    y = (rng.uniform(size=(n, 1)) > np.cumsum(p, axis=1)).sum(axis=1)
+    return z, y, w_true, b_true
+
+
+@pytest.mark.parametrize("l2", [0.0, 0.01])
+def test_vector_scaling_is_a_stationary_point_and_beats_temperature_scaling(l2):
+    z, y, _, _ = miscalibrated_case(0, n=600)
+    fit = fit_vector_scaling(z, y, l2=l2)
+    theta = np.concatenate([fit.weight, fit.bias])
+    grad = numerical_gradient(lambda t: penalised_nll(t, z, y, l2), theta)
+    assert np.max(np.abs(grad)) < 1e-6
+    T = fit_temperature(z, y)
+    ts = np.concatenate([np.full(4, 1 / T), np.zeros(4)])
+    assert penalised_nll(theta, z, y, l2) < penalised_nll(ts, z, y, l2) - 1e-3
+    assert abs(fit.bias.mean()) < 1e-12
+    assert np.array_equal(fit.apply(z), z * fit.weight + fit.bias)
+
+
+def test_vector_scaling_recovers_per_class_weights_and_biases():
+    z, y, w_true, b_true = miscalibrated_case(1, n=40_000)
+    fit = fit_vector_scaling(z, y)
+    assert np.allclose(fit.weight, w_true, atol=0.05)
+    assert np.allclose(fit.bias, b_true - b_true.mean(), atol=0.05)
+
+
+def test_vector_scaling_with_a_large_penalty_is_temperature_scaling():
+    z, y, _, _ = miscalibrated_case(2, n=600)
+    T = fit_temperature(z, y)
+    fit = fit_vector_scaling(z, y, l2=1e6)
+    assert np.allclose(fit.weight, 1 / T, rtol=1e-4)
+    assert np.allclose(fit.bias, 0.0, atol=1e-5)
+    # a given starting temperature is used as the start, not refitted
+    fit_given = fit_vector_scaling(z, y, l2=1e6, temperature=T)
+    assert np.allclose(fit_given.weight, fit.weight, rtol=1e-6)
+
+
+def test_vector_scaling_penalty_keeps_a_separable_class_finite():
+    # class 0 is exactly the samples whose own logit exceeds 1: without a penalty w_0 has no finite optimum
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=(300, 3))
+    y = np.where(z[:, 0] > 1.0, 0, rng.integers(1, 3, size=300))
+    free = fit_vector_scaling(z, y, l2=0.0)
+    held = fit_vector_scaling(z, y, l2=0.01)
+    assert free.weight[0] > 5 * held.weight[0]
+    assert np.all(np.isfinite(held.weight)) and held.weight[0] < 20
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: fit_vector_scaling([[0.0, 1.0]], [0], l2=-1.0), "l2 must be a finite number >= 0"),
+    (lambda: fit_vector_scaling([[0.0, 1.0]], [0], l2=np.inf), "l2 must be a finite number >= 0"),
+    (lambda: fit_vector_scaling([[0.0, 1.0]], [0], temperature=0.0), "temperature must be a finite number > 0"),
+    (lambda: fit_vector_scaling([[0.0, 1.0]], [0], temperature=np.nan), "temperature must be a finite number > 0"),
+    (lambda: fit_vector_scaling([[0.0, 1.0]], [0], temperature=True), "temperature must be a finite number > 0"),
+    (lambda: fit_vector_scaling([[1.0], [2.0]], [0, 0]), "K >= 2"),
+    (lambda: fit_vector_scaling([[0.0, np.nan]], [0]), "logits must .*finite"),
+    (lambda: fit_vector_scaling([[0.0, 1.0]], [2]), r"labels must be in \[0, 2\)"),
+    (lambda: VectorScaling(np.ones(2), np.zeros(2)).apply([[1.0, 2.0, 3.0]]), r"logits must have shape \(N, 2\)"),
+])
+def test_vector_scaling_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+# ----------------------------------------------------------------- plot_reliability options
+
+def test_plot_reliability_defaults_add_no_interval_or_histogram():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.container import ErrorbarContainer
+
+    from softmax_nb.plotting import new_figure, plot_reliability
+
+    probs = softmax(np.random.default_rng(6).normal(size=(80, 3)) * 2)
+    labels = np.random.default_rng(7).integers(0, 3, size=80)
+    curve = reliability_curve(probs, labels, n_bins=10)
+    fig, (ax, ax_count) = new_figure(nrows=2)
+    plot_reliability(ax, curve)
+    assert not any(isinstance(c, ErrorbarContainer) for c in ax.containers)
+    assert len(ax_count.patches) == 0 and ax.get_xlabel() == "confidence (max probability)"
+    plt.close(fig)
+
+
+def test_plot_reliability_draws_wilson_intervals_and_counts():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.container import ErrorbarContainer
+
+    from softmax_nb.plotting import new_figure, plot_reliability
+    from softmax_nb.scoring import wilson_interval
+
+    probs = softmax(np.random.default_rng(6).normal(size=(80, 3)) * 2)
+    labels = np.random.default_rng(7).integers(0, 3, size=80)
+    curve = reliability_curve(probs, labels, n_bins=10)
+    fig, (ax, ax_count) = new_figure(nrows=2)
+    plot_reliability(ax, curve, interval=0.9, count_ax=ax_count)
+    err = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    assert len(err) == 1 and err[0].get_label() == "90% Wilson interval"
+    full = curve.counts > 0
+    low, high = wilson_interval(np.rint(curve.accuracy[full] * curve.counts[full]), curve.counts[full], 0.9)
+    segments = err[0].lines[2][0].get_segments()
+    assert np.allclose([s[0][1] for s in segments], low) and np.allclose([s[1][1] for s in segments], high)
+    assert np.allclose([s[0][0] for s in segments], (curve.edges[:-1] + 0.05)[full])
+    assert [p.get_height() for p in ax_count.patches] == curve.counts.tolist()
+    assert ax.get_xlabel() == "" and ax_count.get_xlabel() == "confidence (max probability)"
+    assert ax_count.get_yscale() == "symlog"
+    with pytest.raises(ValueError, match="confidence must be in the open interval"):
+        plot_reliability(ax, curve, interval=95)
+    plt.close(fig)

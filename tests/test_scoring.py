@@ -8,7 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from softmax_nb import expected_calibration_error
-from softmax_nb.scoring import adaptive_ece, brier_decomposition, brier_score, classwise_ece, ece_noise_floor
+from softmax_nb.scoring import (
+    adaptive_ece,
+    brier_decomposition,
+    brier_score,
+    classwise_ece,
+    ece_noise_floor,
+    wilson_interval,
+)
 
 
 def random_case(seed, n=200, k=4, concentration=1.0):
@@ -212,3 +219,89 @@ def test_metrics_in_range(seed, n_bins, k):
     for value in (classwise_ece(p, y, n_bins), adaptive_ece(p, y, n_bins)):
         assert 0.0 <= value <= 1.0
     assert 0.0 <= brier_score(p, y) <= 2.0
+
+
+# ----------------------------------------------------------------- Wilson score interval
+
+def wilson_by_score_test(s, n, z):
+    """The Wilson interval as the roots of the score test (pi - s/n)^2 = z^2 pi (1 - pi) / n, by np.roots."""
+    p_hat = s / n
+    # (1 + z^2/n) pi^2 - (2 p_hat + z^2/n) pi + p_hat^2 = 0
+    roots = np.sort(np.roots([1 + z * z / n, -(2 * p_hat + z * z / n), p_hat * p_hat]).real)
+    return max(roots[0], 0.0), min(roots[1], 1.0)
+
+
+@pytest.mark.parametrize("confidence", [0.5, 0.8, 0.95, 0.99])
+def test_wilson_interval_matches_scipy_and_the_score_test(confidence):
+    from scipy.stats import binomtest, norm
+
+    z = norm.ppf(0.5 + confidence / 2)
+    for n in (1, 2, 5, 13, 100, 1000):
+        s = np.arange(n + 1)
+        low, high = wilson_interval(s, n, confidence=confidence)
+        for si in range(0, n + 1, max(1, n // 25)):
+            ref = binomtest(int(si), n).proportion_ci(confidence_level=confidence, method="wilson")
+            assert low[si] == pytest.approx(ref.low, rel=1e-12, abs=1e-15)
+            assert high[si] == pytest.approx(ref.high, rel=1e-12, abs=1e-15)
+            lo_root, hi_root = wilson_by_score_test(si, n, z)
+            assert low[si] == pytest.approx(lo_root, rel=1e-8, abs=1e-12)
+            assert high[si] == pytest.approx(hi_root, rel=1e-8, abs=1e-12)
+
+
+def test_wilson_interval_contains_the_proportion_and_hits_the_ends_exactly():
+    n = np.array([1, 3, 7, 40, 40, 40])
+    s = np.array([0, 3, 2, 0, 17, 40])
+    low, high = wilson_interval(s, n)
+    assert np.all((0 <= low) & (low <= s / n) & (s / n <= high) & (high <= 1))
+    assert low[0] == 0.0 and low[3] == 0.0 and high[1] == 1.0 and high[5] == 1.0
+    assert np.all(low[[1, 2, 4, 5]] > 0) and np.all(high[[0, 2, 3, 4]] < 1)
+    # known value: 0 of 10 at 95% gives [0, z^2/(n + z^2)]
+    z = 1.959963984540054
+    assert wilson_interval(0, 10)[1] == pytest.approx(z * z / (10 + z * z), rel=1e-14)
+
+
+def test_wilson_interval_narrows_with_n_and_widens_with_confidence():
+    n = np.array([10, 100, 1000, 10_000])
+    low, high = wilson_interval(n * 3 // 10, n)
+    assert np.all(np.diff(high - low) < 0)
+    widths = [np.subtract(*wilson_interval(3, 10, c)[::-1]) for c in (0.5, 0.9, 0.99, 0.999)]
+    assert np.all(np.diff(widths) > 0)
+
+
+def test_wilson_interval_coverage_by_simulation():
+    # 95% nominal coverage: for p = 0.8 and n = 30 the Wilson interval covers p in about 95% of draws
+    rng = np.random.default_rng(2)
+    s = rng.binomial(30, 0.8, size=20_000)
+    low, high = wilson_interval(s, 30)
+    coverage = np.mean((low <= 0.8) & (0.8 <= high))
+    assert 0.93 < coverage < 0.97
+
+
+def test_wilson_interval_broadcasts_and_accepts_integral_floats():
+    low, high = wilson_interval(np.array([[0.0], [2.0]]), np.array([4, 5, 6]))
+    assert low.shape == high.shape == (2, 3)
+    assert low.dtype == np.float64
+    l2, h2 = wilson_interval(2, 5)
+    assert low[1, 1] == l2 and high[1, 1] == h2
+
+
+@pytest.mark.parametrize("args, kwargs, match", [
+    ((1, 0), {}, "n must be >= 1"),
+    ((0, -3), {}, "n must be >= 1"),
+    ((5, 4), {}, r"successes must lie in \[0, n\]"),
+    ((-1, 4), {}, r"successes must lie in \[0, n\]"),
+    ((1.5, 4), {}, "successes must be integer counts"),
+    ((1, 4.5), {}, "n must be integer counts"),
+    ((np.nan, 4), {}, "successes must be integer counts"),
+    ((True, 4), {}, "successes must be integer counts"),
+    (("1", 4), {}, "successes must be integer counts"),
+    (([1, 2], [3, 4, 5]), {}, "successes and n must broadcast"),
+    ((1, 4), {"confidence": 0.0}, r"confidence must be in the open interval \(0, 1\)"),
+    ((1, 4), {"confidence": 1.0}, r"confidence must be in the open interval \(0, 1\)"),
+    ((1, 4), {"confidence": 95}, r"confidence must be in the open interval \(0, 1\)"),
+    ((1, 4), {"confidence": np.nan}, r"confidence must be in the open interval \(0, 1\)"),
+    ((1, 4), {"confidence": "0.95"}, r"confidence must be a number in \(0, 1\)"),
+])
+def test_wilson_interval_bad_input(args, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        wilson_interval(*args, **kwargs)
