@@ -48,7 +48,7 @@ def test_widgets_load_offline_without_errors(page):
     pg, errors, remote = page
     assert not errors, errors
     assert not remote, f"the interactive page fetched {remote}"
-    assert pg.locator(".sbk-widget").count() == 3
+    assert pg.locator(".sbk-widget").count() == 4
 
 
 def test_temperature_slider_shows_softmax_at_each_temperature(page):
