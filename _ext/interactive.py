@@ -97,6 +97,7 @@ class StaticFigureDirective(Figure):
         out_dir = Path(env.app.doctreedir).resolve().parent / "sbk-figures"
         if not out_dir.is_relative_to(srcdir):
             out_dir = srcdir / "_build" / "sbk-figures"
+        _note_package(env)
         if "alt" not in self.options:
             raise self.error("sbk-static-figure needs an :alt: text that says what the figure shows")
         try:
@@ -107,6 +108,13 @@ class StaticFigureDirective(Figure):
         return super().run()
 
 
+def _note_package(env) -> None:
+    """Re-read the page when softmax_nb.interactive changes (the data and figures come from it)."""
+    from softmax_nb import interactive
+
+    env.note_dependency(str(Path(interactive.__file__).resolve()))
+
+
 class InteractiveDirective(SphinxDirective):
     required_arguments = 1
     has_content = False
@@ -114,6 +122,7 @@ class InteractiveDirective(SphinxDirective):
 
     def run(self) -> list[nodes.Node]:
         kind = self.arguments[0].strip()
+        _note_package(self.env)
         try:
             data = _data(kind)
         except ValueError as exc:

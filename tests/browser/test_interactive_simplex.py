@@ -9,9 +9,10 @@ printed coordinates on the triangle, and that the static figure is there.
 
 The page prints 4 decimals of values stored to 6, so a displayed number is
 within 5e-5 (half a unit of the 4th decimal) + 5e-7 (the storage rounding) of
-the float64 value: the tolerance is 5.1e-5, far below the smallest change a
-grid step makes (above 1e-3 at every point but the saturated ones, which are
-checked to be exactly 0 or 1).
+the float64 value: the tolerance is 5.1e-5. The setting itself (the two
+differences and T) is read from the page and compared exactly, and the exact
+cases (ties, sparsemax's zeros, softmax saturated to a corner) are compared
+as exact strings of 4 decimals.
 """
 
 from __future__ import annotations
