@@ -285,3 +285,31 @@ def test_static_figure_directive_renders_png_and_pdf(tmp_path):
         ext.render_static("no-such-figure", tmp_path)
     html = ext.widget_html("simplex", {"diffs": [0.0, 1.0]})
     assert 'data-kind="simplex"' in html and "static figure below" in html
+
+
+def test_simplex_widget_on_any_grid_and_extreme_magnitudes():
+    """Custom grids up to 1e300 and temperatures from 1e-3 to 1e3: no None/NaN, every value equals the package's."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from softmax_nb import sparsemax
+    from softmax_nb.interactive import simplex_widget
+
+    finite = st.floats(-1e300, 1e300, allow_nan=False, allow_infinity=False)
+
+    @settings(max_examples=40, deadline=None)
+    @given(st.lists(finite, min_size=2, max_size=4, unique=True),
+           st.lists(st.floats(1e-3, 1e3), min_size=1, max_size=2))
+    def check(diffs, temps):
+        diffs = sorted(diffs)
+        d = simplex_widget(diffs, temps)
+        a, b = np.meshgrid(diffs, diffs, indexing="ij")
+        z = np.stack([a, b, np.zeros_like(a)], axis=-1)
+        for key, ref in (("softmax", softmax(z)), ("sparsemax", sparsemax(z))):
+            got = np.array(d[key], dtype=float)
+            assert np.all(np.isfinite(got)), key
+            np.testing.assert_allclose(got, ref, rtol=0, atol=5e-7)
+        for t, T in enumerate(temps):
+            np.testing.assert_allclose(np.array(d["tempered"][t], dtype=float), softmax(z / T), rtol=0, atol=5e-7)
+
+    check()
