@@ -291,8 +291,14 @@ def fit_vector_scaling(logits: ArrayLike, labels: ArrayLike, l2: float = 0.0,
     lam = check_nonnegative(l2, "l2")
     if temperature is None:
         temperature = fit_temperature(z, y)
-    elif isinstance(temperature, (bool, np.bool_)) or not (float(temperature) > 0 and np.isfinite(temperature)):
-        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+    else:
+        try:
+            t = float(temperature)
+        except (TypeError, ValueError):
+            t = float("nan")
+        if isinstance(temperature, (bool, np.bool_)) or not (t > 0 and np.isfinite(t)):
+            raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+        temperature = t
     rows = np.arange(n)
 
     def objective(theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:

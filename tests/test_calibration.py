@@ -303,6 +303,8 @@ def test_vector_scaling_penalty_keeps_a_separable_class_finite():
     (lambda: fit_vector_scaling([[0.0, 1.0]], [0], temperature=0.0), "temperature must be a finite number > 0"),
     (lambda: fit_vector_scaling([[0.0, 1.0]], [0], temperature=np.nan), "temperature must be a finite number > 0"),
     (lambda: fit_vector_scaling([[0.0, 1.0]], [0], temperature=True), "temperature must be a finite number > 0"),
+    (lambda: fit_vector_scaling([[0.0, 1.0]], [0], temperature="hot"), "temperature must be a finite number > 0"),
+    (lambda: fit_vector_scaling([[0.0, 1.0]], [0], temperature=-2.0), "temperature must be a finite number > 0"),
     (lambda: fit_vector_scaling([[1.0], [2.0]], [0, 0]), "K >= 2"),
     (lambda: fit_vector_scaling([[0.0, np.nan]], [0]), "logits must .*finite"),
     (lambda: fit_vector_scaling([[0.0, 1.0]], [2]), r"labels must be in \[0, 2\)"),
