@@ -59,7 +59,8 @@ NOSCRIPT = {"simplex": "This interactive figure needs JavaScript; the static fig
 
 def widget_html(kind: str, data: dict[str, Any]) -> str:
     payload = html.escape(json.dumps(data, separators=(",", ":")), quote=False)
-    note = NOSCRIPT.get(kind, "This interactive figure needs JavaScript; the static figure is in the chapter linked above.")
+    note = NOSCRIPT.get(kind, "This interactive figure needs JavaScript; "
+                              "the static figure is in the chapter linked above.")
     return (f'<div class="{MARK} sbk-{kind}" data-kind="{kind}" id="sbk-{kind}">'
             f'<script type="application/json" class="sbk-data">{payload}</script>'
             f'<noscript>{note}</noscript>'

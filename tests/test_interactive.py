@@ -183,7 +183,11 @@ def test_simplex_widget_shift_invariance_and_edge_cases():
         np.testing.assert_allclose(d["softmax"][idx[a]][idx[b]], softmax(np.array([a, b, 0.0]) + c), rtol=0, atol=1e-6)
         np.testing.assert_allclose(d["sparsemax"][idx[a]][idx[b]], sparsemax(np.array([a, b, 0.0]) + c),
                                    rtol=0, atol=1e-6)
-    at = lambda key, a, b, t=None: d[key][idx[a]][idx[b]] if t is None else d[key][d["temperatures"].index(t)][idx[a]][idx[b]]  # noqa: E731
+
+    def at(key, a, b, t=None):
+        frames = d[key] if t is None else d[key][d["temperatures"].index(t)]
+        return frames[idx[a]][idx[b]]
+
     # Ties: all equal is the centre for every method and temperature.
     third = round(1 / 3, 6)
     assert at("softmax", 0.0, 0.0) == at("sparsemax", 0.0, 0.0) == at("tempered", 0.0, 0.0, 0.1) == [third] * 3

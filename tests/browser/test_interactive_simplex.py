@@ -82,7 +82,8 @@ def test_simplex_loads_offline_with_labelled_controls(page):
     pg, errors, remote = page
     assert not errors, errors
     assert not remote, f"the interactive page fetched {remote}"
-    for sel, text in (("sbk-a", "z\u2081 \u2212 z\u2083"), ("sbk-b", "z\u2082 \u2212 z\u2083"), ("sbk-slider", "Temperature T")):
+    labels = (("sbk-a", "z\u2081 \u2212 z\u2083"), ("sbk-b", "z\u2082 \u2212 z\u2083"), ("sbk-slider", "Temperature T"))
+    for sel, text in labels:
         slider = pg.locator(f"{W} input.{sel}")
         label = pg.locator(f'{W} label[for="{slider.get_attribute("id")}"]')
         assert text in label.inner_text()
@@ -181,10 +182,12 @@ def test_markers_sit_at_the_printed_coordinates(page):
     pg, _, _ = page
     set_sliders(pg, 1.5, 1.0, 0.5)
     rows = displayed(pg)
-    # Marker centres in the triangle's own coordinates: class 1 at (40, 24 + H), class 2 at (300, 24 + H), class 3 at (170, 24).
-    centres = pg.evaluate("""() => Array.from(document.querySelectorAll('#sbk-simplex svg.sbk-triangle .sbk-mark')).map(m => {
-        const b = m.getBBox(); return [m.classList[1], b.x + b.width / 2, b.y + b.height / 2];
-    })""")
+    # Marker centres in the triangle's own coordinates:
+    # class 1 at (40, 24 + H), class 2 at (300, 24 + H), class 3 at (170, 24).
+    centres = pg.evaluate("""() => Array.from(
+        document.querySelectorAll('#sbk-simplex svg.sbk-triangle .sbk-mark')).map(m => {
+            const b = m.getBBox(); return [m.classList[1], b.x + b.width / 2, b.y + b.height / 2];
+        })""")
     H = 260 * math.sqrt(3) / 2
     for cls, key in (("sbk-m-softmax", "softmax"), ("sbk-m-sparsemax", "sparsemax")):
         (_, x, y), = [c for c in centres if c[0] == cls]
