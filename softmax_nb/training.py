@@ -7,8 +7,11 @@ digits data.
 
 :func:`fit_softmax_regression` fits softmax regression to the optimum of its
 penalised objective with L-BFGS-B and the analytic gradient: use it to compare
-*losses* (their minimisers), not optimiser noise. The two SGD trainers below
-are for the chapters where the optimiser itself is the subject.
+*losses* (their minimisers), not optimiser noise. :func:`distill_softmax_regression`
+does the same for a student distilled from a teacher's logits (Hinton et al.,
+2015). The two SGD trainers below are for the chapters where the optimiser
+itself is the subject; :func:`template_plane` draws an MLP's hidden layer in the
+plane of three class templates (Müller et al., 2019).
 
 Both SGD trainers use mini-batch stochastic gradient descent with
 momentum on the mean loss of a batch,

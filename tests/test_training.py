@@ -283,3 +283,152 @@ def test_fit_focal_runs_and_bad_input(small):
         fit_softmax_regression(X, y, num_classes=10, weight_decay=-1.0)
     with pytest.raises(ValueError, match="label_smoothing"):
         fit_softmax_regression(X, y, num_classes=10, loss="focal", label_smoothing=0.1)
+
+
+# --- distill_softmax_regression (Hinton et al. 2015 objective, L-BFGS-B) ---
+
+from softmax_nb import distill_softmax_regression, template_plane  # noqa: E402
+
+
+def distillation_objective(W, b, X, y, t, T, beta, lam):
+    """The objective of distill_softmax_regression, written out with a plain loop over samples."""
+    total = 0.0
+    for i in range(len(y)):
+        z = X[i] @ W + b
+        log_p = z - (z.max() + np.log(np.sum(np.exp(z - z.max()))))
+        zT = z / T
+        log_pT = zT - (zT.max() + np.log(np.sum(np.exp(zT - zT.max()))))
+        q = np.exp(t[i] / T - t[i].max() / T)
+        q /= q.sum()
+        total += beta * -log_p[y[i]] + (1 - beta) * T * T * -np.sum(q * log_pT)
+    return total / len(y) + 0.5 * lam * np.sum(W * W)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    d = load_digits_split(seed=2)
+    rng = np.random.default_rng(3)
+    X, y = d.X_train[:60, ::4], d.y_train[:60]              # 60 samples, 16 features, 10 classes
+    teacher = 3.0 * rng.standard_normal((60, 10)) + 4.0 * np.eye(10)[y]
+    return X, y, teacher
+
+
+@pytest.mark.parametrize("T, beta", [(1.0, 0.0), (4.0, 0.1), (2.5, 0.7)])
+def test_distill_gradient_vanishes_at_the_fit(tiny, T, beta):
+    # central finite differences of the written-out objective: independent of the package's analytic gradient
+    X, y, t = tiny
+    lam = 1e-2
+    model = distill_softmax_regression(X, y, t, temperature=T, hard_weight=beta, weight_decay=lam, tol=1e-10)
+    theta = np.concatenate([model.W.ravel(), model.b])
+    d, k = model.W.shape
+
+    def f(th):
+        return distillation_objective(th[:d * k].reshape(d, k), th[d * k:], X, y, t, T, beta, lam)
+
+    h = 1e-5
+    grad = np.array([(f(theta + h * e) - f(theta - h * e)) / (2 * h) for e in np.eye(theta.size)])
+    # the fit's own gradient is below 1e-9; the finite-difference error is O(h^2 f''') + O(u f / h) ~ 1e-9
+    assert np.abs(grad).max() < 1e-7
+    # and it is a minimum: random steps increase the written-out objective
+    rng = np.random.default_rng(0)
+    best = f(theta)
+    for _ in range(3):
+        step = rng.standard_normal(theta.size)
+        assert f(theta + 1e-3 * step) > best and f(theta - 1e-3 * step) > best
+
+
+def test_distill_with_hard_weight_one_is_fit_softmax_regression(small):
+    X, y = small
+    teacher = np.random.default_rng(1).standard_normal((len(y), 10))
+    fit = fit_softmax_regression(X, y, num_classes=10, weight_decay=1e-2, tol=1e-10)
+    distilled = distill_softmax_regression(X, y, teacher, temperature=3.0, hard_weight=1.0, weight_decay=1e-2,
+                                           tol=1e-10)
+    # same strictly convex objective (lambda = 1e-2), so the same minimiser, to the optimiser's accuracy
+    assert np.abs(fit.W - distilled.W).max() < 1e-6
+    assert np.abs(fit.b - distilled.b).max() < 1e-6
+
+
+def test_distill_soft_only_ignores_the_labels_and_matches_the_teacher(tiny):
+    X, y, t = tiny
+    a = distill_softmax_regression(X, y, t, temperature=2.0, hard_weight=0.0, weight_decay=1e-2, tol=1e-10)
+    shuffled = np.random.default_rng(5).permutation(y)
+    b = distill_softmax_regression(X, shuffled, t, temperature=2.0, hard_weight=0.0, weight_decay=1e-2, tol=1e-10)
+    assert np.abs(a.W - b.W).max() < 1e-8 and np.abs(a.b - b.b).max() < 1e-8
+    # a teacher that is itself linear in X is reproduced exactly (lambda = 0): its logits t = X V + c
+    rng = np.random.default_rng(6)
+    V, c = rng.standard_normal((X.shape[1], 10)), rng.standard_normal(10)
+    linear = distill_softmax_regression(X, y, X @ V + c, temperature=3.0, weight_decay=0.0, tol=1e-10)
+    p_student = softmax((X @ linear.W + linear.b) / 3.0)
+    p_teacher = softmax((X @ V + c) / 3.0)
+    assert np.abs(p_student - p_teacher).max() < 1e-6
+
+
+def test_distill_bad_input(tiny):
+    X, y, t = tiny
+    cases = [
+        (dict(teacher_logits=t[:, :1]), "teacher_logits"),
+        (dict(teacher_logits=t[:10]), "teacher_logits"),
+        (dict(teacher_logits=np.where(np.eye(60, 10) > 0, np.nan, t)), "teacher_logits"),
+        (dict(teacher_logits=t[0]), "teacher_logits"),
+        (dict(temperature=0.0), "temperature"),
+        (dict(temperature=-1.0), "temperature"),
+        (dict(temperature=np.inf), "temperature"),
+        (dict(hard_weight=1.5), "hard_weight"),
+        (dict(hard_weight=-0.1), "hard_weight"),
+        (dict(weight_decay=-1e-3), "weight_decay"),
+        (dict(tol=0.0), "tol"),
+        (dict(max_iter=0), "max_iter"),
+        (dict(y=np.where(np.arange(60) == 0, 10, y)), "y"),
+        (dict(y=y[:10]), "y"),
+        (dict(X=np.where(np.eye(60, 16) > 0, np.inf, X)), "X"),
+    ]
+    for overrides, name in cases:
+        args = dict(X=X, y=y, teacher_logits=t) | overrides
+        with pytest.raises(ValueError, match=name):
+            distill_softmax_regression(**args)
+
+
+# --- template_plane (Müller et al. 2019 projection) ---
+
+@pytest.fixture(scope="module")
+def small_mlp(digits):
+    return train_mlp(digits.X_train, digits.y_train, 10, hidden=16, epochs=3, seed=0)
+
+
+def test_template_plane_preserves_distances_within_the_plane(small_mlp, digits):
+    classes = [3, 5, 8]
+    points, templates = template_plane(small_mlp, digits.X_test[:50], classes)
+    assert points.shape == (50, 2) and templates.shape == (3, 2)
+    w = small_mlp.W2[:, classes].T
+    # the templates lie in the plane: their projected distances are their true distances
+    for i in range(3):
+        for j in range(3):
+            assert np.isclose(np.linalg.norm(templates[i] - templates[j]), np.linalg.norm(w[i] - w[j]), rtol=1e-12)
+    assert np.allclose(templates.mean(axis=0), 0.0, atol=1e-12)
+    # against an independent basis (numpy's QR): same plane, so the same distances between projected points
+    Q, _ = np.linalg.qr(np.stack([w[1] - w[0], w[2] - w[0]], axis=1))
+    direct = (small_mlp.hidden(digits.X_test[:50]) - w.mean(axis=0)) @ Q
+    gaps = np.linalg.norm(points[:, None] - points[None], axis=-1)
+    gaps_direct = np.linalg.norm(direct[:, None] - direct[None], axis=-1)
+    assert np.allclose(gaps, gaps_direct, rtol=1e-10, atol=1e-12)
+    # the coordinates are the projection: the residual h - m - coords @ basis is orthogonal to the plane
+    h = small_mlp.hidden(digits.X_test[:50]) - w.mean(axis=0)
+    residual = h - direct @ Q.T
+    assert np.abs(residual @ Q).max() < 1e-10
+    assert np.allclose(np.linalg.norm(h, axis=1) ** 2, np.linalg.norm(points, axis=1) ** 2
+                       + np.linalg.norm(residual, axis=1) ** 2, rtol=1e-10)
+
+
+def test_template_plane_bad_input(small_mlp, digits):
+    X = digits.X_test[:5]
+    for classes in ([0, 1], [0, 1, 1], [0, 1, 10], [-1, 0, 1], [0.0, 1.0, 2.0], [[0, 1, 2]]):
+        with pytest.raises(ValueError, match="classes"):
+            template_plane(small_mlp, X, classes)
+    with pytest.raises(ValueError, match="X"):
+        template_plane(small_mlp, X[:, :10], [0, 1, 2])
+    with pytest.raises(ValueError, match="model"):
+        template_plane(fit_softmax_regression(X, digits.y_test[:5], num_classes=10), X, [0, 1, 2])
+    collinear = MLPModel(small_mlp.W1, small_mlp.b1, small_mlp.W2.copy(), small_mlp.b2, "relu", small_mlp.history)
+    collinear.W2[:, 2] = 2 * collinear.W2[:, 1] - collinear.W2[:, 0]
+    with pytest.raises(ValueError, match="one line"):
+        template_plane(collinear, X, [0, 1, 2])
