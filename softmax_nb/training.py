@@ -517,7 +517,8 @@ def distill_softmax_regression(X: ArrayLike, y: ArrayLike, teacher_logits: Array
     where the student is softened by the same :math:`T` in the soft term and
     :math:`T^2` keeps the soft term's gradient on the scale of the hard one. The
     logit gradient of sample :math:`i` is
-    :math:`\big[\beta (p_i - y_i) + (1 - \beta)\, T\, (\operatorname{softmax}(z_i / T) - q_i)\big] / n`.
+    :math:`\big[\beta (p_i - y_i) + (1 - \beta)\, T\, (\operatorname{softmax}(z_i / T) - q_i)\big] / n`,
+    with :math:`p_i = \operatorname{softmax}(z_i)` and one-hot :math:`y_i`.
     :math:`J` is convex in :math:`(W, b)`, and strictly convex in :math:`W` for
     :math:`\lambda > 0`, so the result depends on no seed or learning rate. The
     student is used at temperature 1: its predictions are
@@ -679,10 +680,10 @@ def template_plane(model: MLPModel, X: ArrayLike, classes: ArrayLike) -> tuple[A
 
     Returns
     -------
-    points : ndarray, shape (n, 2)
-        The projected activations.
-    templates : ndarray, shape (3, 2)
-        The projected templates, in the order of ``classes``.
+    points : numpy.ndarray
+        The projected activations, shape ``(n, 2)``.
+    templates : numpy.ndarray
+        The projected templates, shape ``(3, 2)``, in the order of ``classes``.
 
     Raises
     ------
