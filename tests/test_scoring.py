@@ -305,3 +305,17 @@ def test_wilson_interval_broadcasts_and_accepts_integral_floats():
 def test_wilson_interval_bad_input(args, kwargs, match):
     with pytest.raises(ValueError, match=match):
         wilson_interval(*args, **kwargs)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 10**9), st.floats(0.0, 1.0), st.floats(0.01, 0.999))
+def test_wilson_interval_properties_over_extreme_counts(n, frac, confidence):
+    from scipy.stats import binomtest
+
+    s = int(round(frac * n))
+    low, high = wilson_interval(s, n, confidence)
+    assert 0.0 <= low <= s / n <= high <= 1.0
+    assert (low == 0.0) == (s == 0) and (high == 1.0) == (s == n)
+    ref = binomtest(s, n).proportion_ci(confidence_level=confidence, method="wilson")
+    assert low == pytest.approx(ref.low, rel=1e-6, abs=1e-15)
+    assert high == pytest.approx(ref.high, rel=1e-6, abs=1e-15)
