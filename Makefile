@@ -64,7 +64,7 @@ test: unit nbval book
 # Every page of _toc.yml in Chromium (skipped without Chromium, except with
 # CI=true). BOOK_HTML=<dir> tests another build; screenshots go next to it.
 test-browser: install
-	$(BIN)/python -m pytest -q tests/browser
+	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadgroup --durations=10 tests/browser
 
 # Student edition (tools/make_student.py): handouts in _build/student/handouts,
 # the tree CI pushes to the `student` branch in _build/student/branch, and a

@@ -1,7 +1,8 @@
 """Browser tests of the rendered book: Debian's Chromium driven by Playwright.
 
 Run them with ``make test-browser`` (``make test`` and ``.ci/run`` run them
-after the strict book build; ``make unit`` leaves them out). They read the
+after the strict book build, on ``$(JOBS)`` workers; ``make unit`` leaves them
+out). They read the
 HTML from ``$BOOK_HTML`` (default ``_build/html``) and write screenshots to
 ``$BOOK_SCREENSHOTS`` (default: ``screenshots/`` next to the HTML directory).
 
@@ -25,10 +26,20 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "browser: needs Chromium and the built book (make test-browser)")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's loadgroup reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
+    """Mark the browser tests, and group them for ``pytest -n N --dist loadgroup``.
+
+    Each page is loaded once per worker (``page_visits.py``), so every test of
+    one page goes to one worker; other tests stay with their module, whose
+    fixtures (one open page) are module-scoped.
+    """
     for item in items:
         if Path(str(item.fspath)).is_relative_to(Path(__file__).parent):
             item.add_marker(pytest.mark.browser)
+            params = getattr(getattr(item, "callspec", None), "params", {})
+            group = f"page:{params['page']}" if "page" in params else f"module:{item.module.__name__}"
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")

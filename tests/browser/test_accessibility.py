@@ -5,9 +5,10 @@
   figure cell has no ``mystnb.image.alt``).
 - axe-core (vendored from npm, ``vendor/axe-core``) is injected into every page
   of ``_toc.yml`` in light and in dark mode: no violation of impact "serious" or
-  "critical" (WCAG 2 A/AA rules and axe's best practices). The structure of a
-  page does not depend on the theme, so dark mode reruns only the colour rules
-  (half the time).
+  "critical" (WCAG 2 A/AA rules and axe's best practices). It runs on the one
+  visit per page of ``page_visits.py``; dark mode is switched on with the
+  theme's button, and since the structure of a page does not depend on the
+  theme, dark mode reruns only the colour rules.
 """
 
 from __future__ import annotations
@@ -24,13 +25,11 @@ import sys
 
 sys.path.insert(0, str(ROOT / "tools"))
 from nbtools import toc_files  # noqa: E402
+from page_visits import AXE, AXE_DIR, visit  # noqa: E402
 
 PAGES = toc_files()
-AXE_DIR = Path(__file__).parent / "vendor" / "axe-core"
-AXE = AXE_DIR / "axe.min.js"
 AXE_VERSION = "4.14.1"  # keep equal to AXE_VERSION in the Makefile (`make axe`)
 BLOCKING = {"serious", "critical"}
-VIEWPORT = {"width": 1280, "height": 900}
 
 
 def alt_problem(img) -> str | None:
@@ -65,47 +64,10 @@ def test_every_image_has_real_alt_text(html_dir, page):
     assert not bad, f"images on {page} without real alt text (set mystnb.image.alt in the cell metadata): {bad}"
 
 
-COLOUR_RULES = ["color-contrast", "link-in-text-block", "non-text-contrast"]
-
-RUN_AXE = r"""
-async (rules) => {
-  if (window.MathJax && MathJax.startup && MathJax.startup.promise) { await MathJax.startup.promise; }
-  const known = new Set(axe.getRules().map(r => r.ruleId));
-  const options = {resultTypes: ['violations']};
-  if (rules) { options.runOnly = {type: 'rule', values: rules.filter(r => known.has(r))}; }
-  const r = await axe.run(document, options);
-  return {
-    version: axe.version,
-    theme: document.documentElement.dataset.theme,
-    violations: r.violations.map(v => ({
-      id: v.id, impact: v.impact, help: v.help,
-      nodes: v.nodes.slice(0, 4).map(n => n.target.join(' ') + ' -- ' + (n.failureSummary || '').replace(/\s+/g, ' ').slice(0, 240)),
-      count: v.nodes.length,
-    })),
-  };
-}
-"""
-
-_RESULTS: dict[tuple[str, str], dict] = {}
-
-
-def run_axe(browser, html: Path, page: str, mode: str) -> dict:
-    key = (page, mode)
-    if key not in _RESULTS:
-        ctx = browser.new_context(viewport=VIEWPORT, color_scheme=mode, device_scale_factor=1)
-        ctx.add_init_script(f"localStorage.setItem('mode', '{mode}'); localStorage.setItem('theme', '{mode}');")
-        pg = ctx.new_page()
-        pg.goto((html / f"{page}.html").as_uri(), wait_until="load")
-        pg.add_script_tag(path=str(AXE))
-        _RESULTS[key] = pg.evaluate(RUN_AXE, COLOUR_RULES if mode == "dark" else None)
-        ctx.close()
-    return _RESULTS[key]
-
-
 @pytest.mark.parametrize("mode", ["light", "dark"])
 @pytest.mark.parametrize("page", PAGES)
 def test_axe_finds_no_serious_violation(browser, html_dir, page, mode):
-    result = run_axe(browser, html_dir, page, mode)
+    result = visit(browser, html_dir, page).axe[mode]
     assert result["version"] == AXE_VERSION
     assert result["theme"] == mode, f"{page} did not switch to {mode} mode ({result['theme']})"
     blocking = [v for v in result["violations"] if v["impact"] in BLOCKING]

@@ -1,7 +1,7 @@
 """Every page of ``_toc.yml``, rendered, loaded from ``file://`` in Chromium.
 
-One visit per page and viewport (desktop, phone, dark) is cached and the
-individual tests assert on what it recorded, so a failure names the page and
+One visit per page (``page_visits.py``: desktop, then dark mode, then a
+phone's width) is cached and the individual tests assert on what it recorded, so a failure names the page and
 the property: offline loading, JavaScript errors, typeset math, figures,
 tracebacks, the sidebar order, collapsed solutions, launch/download buttons,
 no horizontal scrolling on a phone, dark-mode figures. Screenshots of every
@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -21,13 +20,11 @@ import pytest
 import yaml
 from PIL import Image
 
-from browser_support import ROOT, screenshot_dir
+from browser_support import ROOT
 
 sys.path.insert(0, str(ROOT / "tools"))
 from nbtools import toc_files  # noqa: E402
-
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
+from page_visits import PHONE, visit  # noqa: E402
 
 
 
@@ -37,107 +34,6 @@ def config() -> dict:
 
 PAGES = toc_files()
 NOTEBOOK_PAGES = [f for f in PAGES if (ROOT / f"{f}.ipynb").is_file()]
-
-
-@dataclass
-class Visit:
-    url: str
-    console_errors: list[str] = field(default_factory=list)
-    page_errors: list[str] = field(default_factory=list)
-    failed_requests: list[str] = field(default_factory=list)
-    non_file_requests: list[str] = field(default_factory=list)
-    data: dict = field(default_factory=dict)
-    screenshot: Path | None = None
-
-
-COLLECT_JS = r"""
-async () => {
-  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
-    await MathJax.startup.promise;
-  }
-  // Images: force lazy ones to load, then wait for every one to settle.
-  const imgs = [...document.querySelectorAll('img')];
-  imgs.forEach(i => { i.loading = 'eager'; });
-  await Promise.all(imgs.map(i => i.complete ? null :
-      new Promise(r => { i.addEventListener('load', r); i.addEventListener('error', r);
-                          setTimeout(r, 5000); })));
-  const main = document.querySelector('main') || document.body;
-  const clone = main.cloneNode(true);
-  clone.querySelectorAll('pre, code, mjx-container, script, style, .cell_input').forEach(e => e.remove());
-  const cells = [...document.querySelectorAll('div.cell')].map(c => ({
-    classes: c.className,
-    output: [...c.querySelectorAll('.cell_output, .output')].map(o => o.innerText).join('\n'),
-  }));
-  const sol = [...document.querySelectorAll('.solution')].map(s => {
-    const body = s.querySelector('section, .admonition-body, details > :not(summary)');
-    const r = body ? body.getBoundingClientRect() : null;
-    return {tag: s.tagName, classes: s.className, open: s.tagName === 'DETAILS' ? s.open : null,
-            bodyHeight: r ? r.height : null,
-            bodyVisible: body ? body.checkVisibility() : null};
-  });
-  const links = sel => [...document.querySelectorAll(sel)].map(a => ({
-      href: a.getAttribute('href'), abs: a.href, text: a.innerText.trim(),
-      title: a.getAttribute('title') || a.getAttribute('data-bs-original-title') || ''}));
-  const se = document.scrollingElement;
-  // Elements sticking out to the right that no scroll container clips: the culprits.
-  const clipped = e => { for (let a = e.parentElement; a && a !== document.body; a = a.parentElement) {
-      if (getComputedStyle(a).overflowX !== 'visible') return true; } return false; };
-  const wide = se.scrollWidth <= se.clientWidth + 1 ? [] : [...document.querySelectorAll('body *')].filter(e => {
-      const r = e.getBoundingClientRect(); return r.right > se.clientWidth + 1 && r.width > 0 && !clipped(e);
-  }).slice(0, 4).map(e => e.outerHTML.slice(0, 160));
-  return {
-    text: clone.innerText,
-    mathElements: document.querySelectorAll('.math').length,
-    mathUntypeset: [...document.querySelectorAll('.math')].filter(m => !m.querySelector('mjx-container')).map(m => m.innerText.slice(0, 80)),
-    mjx: document.querySelectorAll('mjx-container').length,
-    mjxErrors: [...document.querySelectorAll('mjx-merror, [data-mjx-error]')].map(e => e.getAttribute('data-mjx-error') || e.textContent),
-    images: imgs.map(i => ({src: i.currentSrc || i.src, complete: i.complete, w: i.naturalWidth,
-                            inCell: !!i.closest('.cell_output, figure, .figure'),
-                            bg: getComputedStyle(i).backgroundColor})),
-    cells, solutions: sol,
-    sidebar: links('.bd-sidenav a'),
-    buttons: links('.article-header-buttons a, .dropdown-launch-buttons a, .dropdown-download-buttons a'),
-    scrollWidth: se.scrollWidth, clientWidth: se.clientWidth, wide,
-    theme: document.documentElement.dataset.theme,
-  };
-}
-"""
-
-_CACHE: dict[tuple[str, str], Visit] = {}
-
-
-def page_url(html: Path, page: str) -> str:
-    return (html / f"{page}.html").as_uri()
-
-
-def visit(browser, html: Path, page: str, mode: str) -> Visit:
-    key = (page, mode)
-    if key in _CACHE:
-        return _CACHE[key]
-    viewport = PHONE if mode == "phone" else DESKTOP
-    ctx = browser.new_context(viewport=viewport, color_scheme="dark" if mode == "dark" else "light",
-                              device_scale_factor=1)
-    if mode == "dark":
-        ctx.add_init_script("localStorage.setItem('mode', 'dark'); localStorage.setItem('theme', 'dark');")
-    else:
-        ctx.add_init_script("localStorage.setItem('mode', 'light'); localStorage.setItem('theme', 'light');")
-    pg = ctx.new_page()
-    v = Visit(url=page_url(html, page))
-    pg.on("console", lambda m: v.console_errors.append(m.text) if m.type == "error" else None)
-    pg.on("pageerror", lambda e: v.page_errors.append(str(e)))
-    pg.on("requestfailed", lambda r: v.failed_requests.append(f"{r.url}: {r.failure}"))
-    pg.on("request", lambda r: None if r.url.startswith(("file:", "data:", "blob:", "about:"))
-          else v.non_file_requests.append(r.url))
-    pg.goto(v.url, wait_until="load")
-    v.data = pg.evaluate(COLLECT_JS)
-    pg.wait_for_timeout(200)  # let late console messages arrive
-    shots = screenshot_dir()
-    shots.mkdir(parents=True, exist_ok=True)
-    v.screenshot = shots / f"{page.replace('/', '__')}-{mode}.png"
-    pg.screenshot(path=str(v.screenshot), full_page=True)
-    ctx.close()
-    _CACHE[key] = v
-    return v
 
 
 def source_notebook(page: str) -> dict:
@@ -159,14 +55,14 @@ def test_toc_pages_are_built(html_dir):
 
 @pytest.mark.parametrize("page", PAGES)
 def test_loads_offline(browser, html_dir, page):
-    v = visit(browser, html_dir, page, "desktop")
+    v = visit(browser, html_dir, page)
     assert not v.failed_requests, f"failed requests on {page}: {v.failed_requests}"
     assert not v.non_file_requests, f"{page} fetched from the network: {v.non_file_requests}"
 
 
 @pytest.mark.parametrize("page", PAGES)
 def test_no_javascript_errors(browser, html_dir, page):
-    v = visit(browser, html_dir, page, "desktop")
+    v = visit(browser, html_dir, page)
     errors = v.console_errors + v.page_errors
     assert not errors, f"JavaScript errors on {page}: {errors}"
     # sphinx-thebe + Sphinx 7.4 used to emit the inline THEBE_JS_URL script
@@ -177,7 +73,7 @@ def test_no_javascript_errors(browser, html_dir, page):
 
 @pytest.mark.parametrize("page", PAGES)
 def test_math_is_typeset(browser, html_dir, page):
-    d = visit(browser, html_dir, page, "desktop").data
+    d = visit(browser, html_dir, page).data["desktop"]
     src = source_text(page)
     if "$" in src or "{math}" in src or "\\begin{" in src:
         assert d["mathElements"] > 0, f"{page} has math in its source but none in the HTML"
@@ -192,7 +88,7 @@ def test_math_is_typeset(browser, html_dir, page):
 
 @pytest.mark.parametrize("page", PAGES)
 def test_images_load(browser, html_dir, page):
-    d = visit(browser, html_dir, page, "desktop").data
+    d = visit(browser, html_dir, page).data["desktop"]
     broken = [i["src"] for i in d["images"] if not i["complete"] or i["w"] == 0]
     assert not broken, f"images that did not load on {page}: {broken}"
     src = source_text(page)
@@ -203,7 +99,7 @@ def test_images_load(browser, html_dir, page):
 
 @pytest.mark.parametrize("page", PAGES)
 def test_no_traceback_outside_raises_exception_cells(browser, html_dir, page):
-    d = visit(browser, html_dir, page, "desktop").data
+    d = visit(browser, html_dir, page).data["desktop"]
     bad = [c["output"][:300] for c in d["cells"]
            if "Traceback" in c["output"] and "tag_raises-exception" not in c["classes"].split()]
     assert not bad, f"tracebacks in cells of {page} not tagged raises-exception: {bad}"
@@ -212,7 +108,7 @@ def test_no_traceback_outside_raises_exception_cells(browser, html_dir, page):
 
 @pytest.mark.parametrize("page", PAGES)
 def test_sidebar_lists_chapters_in_toc_order(browser, html_dir, page):
-    d = visit(browser, html_dir, page, "desktop").data
+    d = visit(browser, html_dir, page).data["desktop"]
     here = html_dir / f"{page}.html"
     listed = []
     for link in d["sidebar"]:
@@ -232,7 +128,7 @@ def test_sidebar_lists_chapters_in_toc_order(browser, html_dir, page):
 
 @pytest.mark.parametrize("page", PAGES)
 def test_solutions_are_collapsed(browser, html_dir, page):
-    d = visit(browser, html_dir, page, "desktop").data
+    d = visit(browser, html_dir, page).data["desktop"]
     src = source_text(page)
     n_solutions = len(re.findall(r"^```\{solution(?:-start)?\}", src, flags=re.M))
     assert len(d["solutions"]) == n_solutions, \
@@ -245,7 +141,7 @@ def test_solutions_are_collapsed(browser, html_dir, page):
 
 @pytest.mark.parametrize("page", NOTEBOOK_PAGES)
 def test_launch_and_download_buttons(browser, html_dir, page):
-    d = visit(browser, html_dir, page, "desktop").data
+    d = visit(browser, html_dir, page).data["desktop"]
     cfg = config()
     repo_url = cfg["repository"]["url"].rstrip("/")
     owner_repo = urlparse(repo_url).path.strip("/")
@@ -272,15 +168,14 @@ def test_launch_and_download_buttons(browser, html_dir, page):
 
 @pytest.mark.parametrize("page", PAGES)
 def test_no_horizontal_scroll_on_a_phone(browser, html_dir, page):
-    d = visit(browser, html_dir, page, "phone").data
+    d = visit(browser, html_dir, page).data["phone"]
     assert d["scrollWidth"] <= d["clientWidth"] + 1, \
         f"{page} scrolls sideways at {PHONE['width']} px ({d['scrollWidth']} > {d['clientWidth']}); wide: {d['wide']}"
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if p in NOTEBOOK_PAGES] or PAGES[:1])
 def test_dark_mode_figures_have_an_opaque_light_background(browser, html_dir, page):
-    v = visit(browser, html_dir, page, "dark")
-    d = v.data
+    d = visit(browser, html_dir, page).data["dark"]
     assert d["theme"] == "dark", f"dark mode did not switch on for {page}: {d['theme']}"
     for img in d["images"]:
         if not img["inCell"] or not img["src"].startswith("file:"):
@@ -299,6 +194,6 @@ def test_dark_mode_figures_have_an_opaque_light_background(browser, html_dir, pa
 
 @pytest.mark.parametrize("page", PAGES)
 def test_screenshots_saved(browser, html_dir, page):
-    for mode in ("desktop", "phone"):
-        v = visit(browser, html_dir, page, mode)
-        assert v.screenshot and v.screenshot.stat().st_size > 0
+    shots = visit(browser, html_dir, page).screenshots
+    for view in ("desktop", "phone"):
+        assert shots[view].stat().st_size > 0, f"empty {view} screenshot of {page}"
