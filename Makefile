@@ -80,6 +80,14 @@ student-pdf: install
 	mkdir -p _build/student/pdf
 	cp _build/student/site/_build/latex/*-student.pdf _build/student/pdf/
 
+# The student edition end to end, too slow for `make test` (every chapter runs
+# again, and a second site is built); .ci/run runs it: every handout runs top to
+# bottom (stubs raise NotImplementedError), and the student site builds under the
+# -W -n gate with no solution anywhere.
+test-student: student
+	STUDENT_SITE=_build/student RUN_STUDENT_BUILDS=1 \
+	  $(BIN)/python -m pytest -q -n $(JOBS) --dist loadgroup tests/test_student.py tests/test_student_site.py
+
 # The student PDF, then a check that no solution line is in it (pdftotext).
 test-student-pdf: student student-pdf
 	STUDENT_SITE=_build/student STUDENT_PDF=$$(ls _build/student/pdf/*-student.pdf) \
@@ -92,7 +100,7 @@ GRADES ?= _build/grades.csv
 # (renders _build/course/<path>/_build/html with the -W -n gate).
 TOC ?= book/course/paths/two_weeks.yml
 STUDENT_VENV ?= _build/student-venv
-.PHONY: student-pdf test-student-pdf grade course test-course test-student-install
+.PHONY: student-pdf test-student test-student-pdf grade course test-course test-student-install
 
 grade: install
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=dir/"; exit 2; }
@@ -137,6 +145,8 @@ torch: install
 bench: install
 	$(BIN)/python benchmarks/bench_softmax.py
 	cp benchmarks/results/softmax_bench.json softmax_nb/data/softmax_bench.json
+	@if $(BIN)/python -c "import torch" 2>/dev/null; then $(BIN)/python benchmarks/bench_softmax.py --torch; \
+	else echo "torch is not installed (make torch): the comparison with PyTorch is skipped"; fi
 
 # Worst-case error of softmax, log_softmax and logsumexp against mpmath, in ulps, beside scipy's.
 accuracy: install

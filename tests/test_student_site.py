@@ -49,6 +49,8 @@ def site(tmp_path_factory):
         out = Path(given).resolve()
         log = ""
         rc = 0
+    elif os.environ.get("RUN_STUDENT_BUILDS") != "1":
+        pytest.skip("slow (builds the student site): make test-student, or STUDENT_SITE=<dir of make student>")
     else:
         out = tmp_path_factory.mktemp("student")
         make_student.build(out)
