@@ -35,7 +35,7 @@ unit: install actionlint
 	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadgroup --durations=15 tests --ignore=tests/browser
 
 nbval: install
-	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile --nbval --nbval-current-env $(NOTEBOOKS)
+	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile --durations=5 --nbval --nbval-current-env $(NOTEBOOKS)
 
 # Strict nbval on CPUs without AVX-512, then at the x86-64 baseline with another
 # OpenBLAS kernel and one BLAS thread: stored outputs must not depend on any of them.
@@ -58,8 +58,13 @@ test-oldest: install
 test-newest: install
 	$(BIN)/python tools/run_standalone.py --python $(PYTHON_NEWEST) --venv .venv-newest $(NOTEBOOKS)
 
-test: unit nbval book
-	$(MAKE) --no-print-directory test-browser
+# Each stage reports its slowest tests (--durations); the last line times the stages.
+test: install
+	@t0=$$(date +%s) && $(MAKE) --no-print-directory unit && t1=$$(date +%s) && \
+	  $(MAKE) --no-print-directory nbval && t2=$$(date +%s) && \
+	  $(MAKE) --no-print-directory book && t3=$$(date +%s) && \
+	  $(MAKE) --no-print-directory test-browser && t4=$$(date +%s) && \
+	  echo "make test: unit $$((t1 - t0)) s, nbval $$((t2 - t1)) s, book $$((t3 - t2)) s, browser $$((t4 - t3)) s; total $$((t4 - t0)) s"
 
 # Every page of _toc.yml in Chromium (skipped without Chromium, except with
 # CI=true). BOOK_HTML=<dir> tests another build; screenshots go next to it.
