@@ -375,7 +375,7 @@ def test_batch_invariance_across_row_blocks():
     full = snb.softmax(z)
     for i in (0, 130, 131, 699):
         assert full[i].tobytes() == snb.softmax(z[i]).tobytes() == snb.softmax(z[i:i + 1])[0].tobytes()
-    # Long rows take the folded row sum (core._row_sum); 2 MiB blocks hold 127 rows of K = 4097.
+    # Long rows across block boundaries: 2 MiB blocks hold 127 rows of K = 4097.
     z = np.random.default_rng(13).standard_normal((300, 4097)).astype(np.float32) * 10
     full, by_column = snb.softmax(z), snb.softmax(np.ascontiguousarray(z.T), axis=0)
     for i in (0, 126, 127, 299):
@@ -396,20 +396,12 @@ def test_float32_is_computed_in_float32():
     z = np.random.default_rng(2).standard_normal((3, 4097)).astype(np.float32) * 7
     m = z.max(axis=-1, keepdims=True)
     e = np.exp(z - m)
-    # The documented summation order (core._row_sum), restated: 16 slices of q = K // 16 terms added
-    # slice by slice, the q partial sums pairwise, then the K - 16 q leftover terms.
-    q = z.shape[1] // 16
-    c = e[:, :q].copy()
-    for f in range(1, 16):
-        c += e[:, f * q:(f + 1) * q]
-    total = np.add.reduce(c, axis=-1, keepdims=True) + np.add.reduce(e[:, 16 * q:], axis=-1, keepdims=True)
-    assert total.dtype == np.float32
-    expected = e / total
+    expected = e / np.add.reduce(e, axis=-1, keepdims=True)  # float32: one division per entry
     assert snb.softmax(z).tobytes() == expected.tobytes()
-    # Short rows (K < 16 * 64) are summed by numpy's pairwise sum directly.
-    z = z[:, :1000]
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    assert snb.softmax(z).tobytes() == (e / np.add.reduce(e, axis=-1, keepdims=True)).tobytes()
+    # float64: each term times the correctly rounded reciprocal of its row's sum.
+    z64 = z.astype(np.float64)
+    e64 = np.exp(z64 - z64.max(axis=-1, keepdims=True))
+    assert snb.softmax(z64).tobytes() == (e64 * (1.0 / np.add.reduce(e64, axis=-1, keepdims=True))).tobytes()
     from softmax_nb.core import _work_dtype
     assert _work_dtype(z) == np.float32 and _work_dtype(z.astype(np.float16)) == np.float32
 
