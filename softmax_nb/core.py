@@ -60,6 +60,8 @@ float16 input                   computed in float16                    computed 
 integer input                   int8 -> float16, uint8 wraps round     float64, exact (int64 too)
 ``where=`` mask                 not available                          JAX semantics
 ``temperature=``                not available                          :math:`z/T`, any finite ``T > 0``
+float64 softmax normalisation   divides by the sum                     times the rounded reciprocal
+                                                                       (within 2u of scipy's terms)
 ==============================  =====================================  ==================================
 """
 
