@@ -37,6 +37,7 @@ mixed logits/target dtypes          promoted (e.g. to float64)      the logits' 
 float16 logits                      float16 log-probabilities       computed in float32, rounded once
 integer logits                      ``NotImplementedError``         float64
 BCE with ``pos_weight``             may overflow to ``inf``         finite when the loss is
+'sum'/'mean' in float16/float32    may overflow to ``inf``         float64 sum: finite when result is
 class axis                          ``dim=1`` (0 for 1-D input)     ``axis`` (default ``-1``)
 ==================================  ==============================  =================================
 """

@@ -172,7 +172,27 @@ def test_cross_entropy_matches_torch(data):
         ours = cross_entropy(z, target, axis=axis, weight=weight, ignore_index=ignore_index,
                              label_smoothing=eps, reduction=reduction)
     assert ours.dtype == z.dtype and np.shape(ours) == ref.shape
+    if reduction != "none" and np.isinf(ref) and z.dtype != np.float64:
+        # torch sums in the logits' dtype, which can overflow where the result is finite; ours sums
+        # in float64 (a deliberate difference): compare with torch's float64 result, rounded.
+        w64 = None if weight is None else weight.astype(np.float64)
+        t64 = target.astype(np.float64) if prob else target
+        ref64 = _torch_ce(z.astype(np.float64), t64, w64, ignore_index, eps, reduction)
+        with np.errstate(over="ignore"):
+            ref = np.asarray(ref64).astype(z.dtype)
     _assert_close(ours, ref, z.dtype, _loss_scale(z, target, axis, weight, ignore_index, reduction, prob))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_float32_reduction_is_finite_where_torch_overflows(reduction):
+    # Two float32 losses of 1.7e38: torch's float32 sum is 2**128 = inf; ours sums in float64.
+    z = np.array([[[0.0, 0.0], [1.7014118e38, 1.7014118e38]]], dtype=np.float32)
+    target = np.array([[0, 0]])
+    assert np.isinf(_torch_ce(z, target, None, None, 0.0, reduction))
+    ours = cross_entropy(z, target, axis=1, reduction=reduction)
+    exact = 2 * 1.7014118e38 / (2 if reduction == "mean" else 1)
+    with np.errstate(over="ignore"):
+        assert ours.dtype == np.float32 and ours == np.float32(exact)
 
 
 # ----------------------------------------------------------------- cross_entropy gradients
