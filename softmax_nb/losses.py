@@ -37,7 +37,7 @@ mixed logits/target dtypes          promoted (e.g. to float64)      the logits' 
 float16 logits                      float16 log-probabilities       computed in float32, rounded once
 integer logits                      ``NotImplementedError``         float64
 BCE with ``pos_weight``             may overflow to ``inf``         finite when the loss is
-'sum'/'mean' in float16/float32    may overflow to ``inf``         float64 sum: finite when result is
+float32 class or batch sums         may overflow to ``inf``         in float64: finite when result is
 class axis                          ``dim=1`` (0 for 1-D input)     ``axis`` (default ``-1``)
 ==================================  ==============================  =================================
 """
@@ -353,7 +353,7 @@ def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = -1, label_sm
         if w is not None:
             y = y * _along(w, axis, z.ndim)
         # 0 * (-inf) must give 0, not NaN: only take logs where the target has mass.
-        loss = -np.sum(y * np.where(y > 0, logp, 0.0), axis=axis)
+        loss = -np.sum(y * np.where(y > 0, logp, 0.0), axis=axis, dtype=np.float64)
     else:
         loss = -np.squeeze(np.take_along_axis(logp, np.expand_dims(t, axis), axis=axis), axis=axis)
         if w is not None:
@@ -363,14 +363,15 @@ def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = -1, label_sm
         if keep is not None:
             loss = np.where(keep, loss, 0.0)
         if eps > 0:
-            # eps = 1 keeps only the uniform part (and avoids 0 * inf when log p_c = -inf).
+            # eps = 1 keeps only the uniform part (and avoids 0 * inf when log p_c = -inf). The
+            # class sums run in float64: in float32, two terms of 2**127 would overflow.
             nll = (1.0 - eps) * loss if eps < 1 else np.zeros_like(loss)
             if w is None:
-                smooth = -np.mean(logp, axis=axis)
+                smooth = -np.mean(logp, axis=axis, dtype=np.float64)
             else:
                 wk = _along(w, axis, z.ndim)
                 with np.errstate(invalid="ignore"):
-                    smooth = -np.sum(np.where(wk > 0, wk * logp, 0.0), axis=axis) / k
+                    smooth = -np.sum(np.where(wk > 0, wk * logp, 0.0), axis=axis, dtype=np.float64) / k
             if keep is not None:
                 smooth = np.where(keep, smooth, 0.0)
             loss = nll + eps * smooth

@@ -391,16 +391,33 @@ def test_batch_invariance_across_row_blocks():
             assert lse_full[i].tobytes() == snb.logsumexp(z[i]).tobytes()
 
 
-def test_float32_is_computed_in_float32():
-    # The documented work dtype: float32 input is computed in float32 (not float64 and rounded).
-    z = np.random.default_rng(2).standard_normal((3, 4097)).astype(np.float32) * 7
+def _terms(z):
+    """The documented terms: e^z for a row whose max m is in [0, -log(tiny) - log K - 1], else e^(z - m)."""
     m = z.max(axis=-1, keepdims=True)
-    e = np.exp(z - m)
+    hi = -np.log(np.finfo(z.dtype).tiny) - np.log(z.shape[-1]) - 1
+    return np.exp(np.where((m >= 0) & (m <= hi), z, z - m))
+
+
+def test_float32_is_computed_in_float32():
+    # The documented work dtype and order: float32 input is computed in float32 (not float64 and
+    # rounded). Rows 0-2 need no shift, row 3 (max < 0) and row 4 (max near the overflow bound) do.
+    z = np.random.default_rng(2).standard_normal((5, 4097)).astype(np.float32) * 7
+    z[3] -= 100
+    z[4] += 80 - z[4].max()
+    e = _terms(z)
     expected = e / np.add.reduce(e, axis=-1, keepdims=True)  # float32: one division per entry
     assert snb.softmax(z).tobytes() == expected.tobytes()
+    # Batch invariance across the two paths: each row alone gives the same bits.
+    assert all(snb.softmax(z[i]).tobytes() == expected[i].tobytes() for i in range(5))
+    # The unshifted terms are closer to the exact ones than the shifted (z - m rounds).
+    exact = snb.softmax(z.astype(np.float64))
+    err = np.abs(snb.softmax(z) - exact)[:3].max()
+    e_shift = np.exp(z[:3] - z[:3].max(axis=-1, keepdims=True))
+    err_shift = np.abs(e_shift / np.add.reduce(e_shift, axis=-1, keepdims=True) - exact[:3]).max()
+    assert err <= err_shift
     # float64: each term times the correctly rounded reciprocal of its row's sum.
     z64 = z.astype(np.float64)
-    e64 = np.exp(z64 - z64.max(axis=-1, keepdims=True))
+    e64 = _terms(z64)
     assert snb.softmax(z64).tobytes() == (e64 * (1.0 / np.add.reduce(e64, axis=-1, keepdims=True))).tobytes()
     from softmax_nb.core import _work_dtype
     assert _work_dtype(z) == np.float32 and _work_dtype(z.astype(np.float16)) == np.float32
@@ -621,7 +638,7 @@ def test_core_error_messages_in_full(call, message):
 def test_int64_rows_are_shifted_by_their_own_maximum():
     # Rows of very different size: a shift by the global maximum would round row 0's differences away.
     z = np.array([[0, 1], [2**62, 2**62 + 1]], dtype=np.int64)
-    ref = snb.softmax(np.array([0.0, 1.0]))
+    ref = snb.softmax(np.array([-1.0, 0.0]))  # z - max(z), exact in integers, then rounded
     np.testing.assert_array_equal(snb.softmax(z), [ref, ref])
     np.testing.assert_array_equal(snb.logsumexp(z), [np.logaddexp(0.0, 1.0), 2.0**62])
 
@@ -682,8 +699,9 @@ def test_logsumexp_return_sign_shapes_and_types(dtype):
 
 
 def test_temperature_two_is_applied():
-    # Dividing by 2 is exact, so the tempered result equals the result on z / 2 bit for bit.
-    z = np.array([[0.3, -1.7, 2.9], [5.0, 5.5, -3.0]])
+    # Dividing by 2 is exact, so the tempered result equals the result on z / 2 bit for bit (rows with
+    # a negative maximum, which both compute from the shifted logits).
+    z = np.array([[0.3, -1.7, 2.9], [5.0, 5.5, -3.0]]) - 10.0
     for f in (snb.softmax, snb.log_softmax):
         np.testing.assert_array_equal(f(z, temperature=2.0), f(z / 2))
 

@@ -195,6 +195,19 @@ def test_float32_reduction_is_finite_where_torch_overflows(reduction):
         assert ours.dtype == np.float32 and ours == np.float32(exact)
 
 
+@pytest.mark.parametrize("weight", [None, np.array([1.0, 1.0, 1.0], dtype=np.float32)])
+def test_float32_smoothing_sum_over_classes_does_not_overflow(weight):
+    # Two log-probabilities of -2**127: their float32 sum overflows (torch returns inf), but the
+    # smoothing term (alpha/K) * 2**128 is finite; ours sums in float64, as torch does in float64.
+    z = np.array([2.0**127, 0.0, 0.0], dtype=np.float32)
+    assert np.isinf(_torch_ce(z, np.array(0), weight, None, 0.1, "mean"))
+    w64 = None if weight is None else weight.astype(np.float64)
+    ref = _torch_ce(z.astype(np.float64), np.array(0), w64, None, 0.1, "mean")
+    ours = cross_entropy(z, 0, axis=0, weight=weight, label_smoothing=0.1)
+    assert ours.dtype == np.float32
+    np.testing.assert_allclose(ours, ref, rtol=1e-6)
+
+
 # ----------------------------------------------------------------- cross_entropy gradients
 
 @SETTINGS
