@@ -240,6 +240,43 @@ def _ce_denominator(t: NDArray, keep: NDArray[np.bool_] | None, w: NDArray | Non
     return float(np.sum(wy if keep is None else np.where(keep, wy, 0.0), dtype=np.float64))
 
 
+def _ce_per_sample(z: NDArray, t: NDArray, is_prob: bool, keep: NDArray[np.bool_] | None,
+                   weight: NDArray | None, eps: float, axis: int, wd: np.dtype) -> NDArray:
+    """Per-sample cross-entropy (before reduction), computed in the work dtype ``wd``."""
+    k = z.shape[axis]
+    w = None if weight is None else weight.astype(wd)
+    logp = log_softmax(z.astype(wd, copy=False), axis=axis)
+    if is_prob:
+        y = t.astype(wd, copy=False)
+        y = (1.0 - eps) * y + eps / k if eps > 0 else y
+        if w is not None:
+            y = y * _along(w, axis, z.ndim)
+        # 0 * (-inf) must give 0, not NaN: only take logs where the target has mass.
+        loss = -np.sum(y * np.where(y > 0, logp, 0.0), axis=axis, dtype=np.float64)
+    else:
+        loss = -np.squeeze(np.take_along_axis(logp, np.expand_dims(t, axis), axis=axis), axis=axis)
+        if w is not None:
+            wy = w[t]
+            with np.errstate(invalid="ignore"):  # weight 0 on a -inf target logit: 0, not NaN
+                loss = np.where(wy > 0, wy * loss, 0.0)
+        if keep is not None:
+            loss = np.where(keep, loss, 0.0)
+        if eps > 0:
+            # eps = 1 keeps only the uniform part (and avoids 0 * inf when log p_c = -inf). The
+            # class sums run in float64: in float32, two terms of 2**127 would overflow.
+            nll = (1.0 - eps) * loss if eps < 1 else np.zeros_like(loss)
+            if w is None:
+                smooth = -np.mean(logp, axis=axis, dtype=np.float64)
+            else:
+                wk = _along(w, axis, z.ndim)
+                with np.errstate(invalid="ignore"):
+                    smooth = -np.sum(np.where(wk > 0, wk * logp, 0.0), axis=axis, dtype=np.float64) / k
+            if keep is not None:
+                smooth = np.where(keep, smooth, 0.0)
+            loss = nll + eps * smooth
+    return loss
+
+
 @_inf_on_overflow
 def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = -1, label_smoothing: float = 0.0,
                   reduction: str = "mean", *, weight: ArrayLike | None = None,
@@ -345,36 +382,13 @@ def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = -1, label_sm
     t, is_prob, keep = _targets(z, target, axis, ignore)
     k = z.shape[axis]
     wd = _work_dtype(z)
-    w = None if weight is None else check_class_weights(weight, k, "weight").astype(wd)
-    logp = log_softmax(z.astype(wd, copy=False), axis=axis)
-    if is_prob:
-        y = t.astype(wd, copy=False)
-        y = (1.0 - eps) * y + eps / k if eps > 0 else y
-        if w is not None:
-            y = y * _along(w, axis, z.ndim)
-        # 0 * (-inf) must give 0, not NaN: only take logs where the target has mass.
-        loss = -np.sum(y * np.where(y > 0, logp, 0.0), axis=axis, dtype=np.float64)
-    else:
-        loss = -np.squeeze(np.take_along_axis(logp, np.expand_dims(t, axis), axis=axis), axis=axis)
-        if w is not None:
-            wy = w[t]
-            with np.errstate(invalid="ignore"):  # weight 0 on a -inf target logit: 0, not NaN
-                loss = np.where(wy > 0, wy * loss, 0.0)
-        if keep is not None:
-            loss = np.where(keep, loss, 0.0)
-        if eps > 0:
-            # eps = 1 keeps only the uniform part (and avoids 0 * inf when log p_c = -inf). The
-            # class sums run in float64: in float32, two terms of 2**127 would overflow.
-            nll = (1.0 - eps) * loss if eps < 1 else np.zeros_like(loss)
-            if w is None:
-                smooth = -np.mean(logp, axis=axis, dtype=np.float64)
-            else:
-                wk = _along(w, axis, z.ndim)
-                with np.errstate(invalid="ignore"):
-                    smooth = -np.sum(np.where(wk > 0, wk * logp, 0.0), axis=axis, dtype=np.float64) / k
-            if keep is not None:
-                smooth = np.where(keep, smooth, 0.0)
-            loss = nll + eps * smooth
+    w64 = None if weight is None else check_class_weights(weight, k, "weight")
+    loss = _ce_per_sample(z, t, is_prob, keep, w64, eps, axis, wd)
+    if wd != np.float64 and not np.isfinite(loss).all():
+        # A log-probability beyond the dtype's range (|log p| > max, e.g. logits of -1.8e38 and
+        # 1.6e38 in float32) gives inf where the smoothed or weighted loss is finite: redo in float64.
+        loss = _ce_per_sample(z, t, is_prob, keep, w64, eps, axis, np.dtype(np.float64))
+    w = None if w64 is None else w64.astype(wd)
     if reduction == "none":
         return _as_out(loss, z.dtype)
     # Sums accumulate in float64: a float32 mean of large losses must not overflow on the way.
