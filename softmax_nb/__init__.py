@@ -9,9 +9,11 @@ from .numerics import exp_limits, numerical_gradient, relative_error, to_bfloat1
 
 # --- losses, calibration, training ---
 from .calibration import (
+    MatrixScaling,
     ReliabilityCurve,
     VectorScaling,
     expected_calibration_error,
+    fit_matrix_scaling,
     fit_temperature,
     fit_vector_scaling,
     reliability_curve,
@@ -93,6 +95,8 @@ __all__ = [
     "fit_temperature",
     "VectorScaling",
     "fit_vector_scaling",
+    "MatrixScaling",
+    "fit_matrix_scaling",
     "DigitsSplit",
     "History",
     "SoftmaxRegressionModel",

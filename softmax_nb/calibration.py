@@ -28,7 +28,7 @@ from ._checks import (
 from .losses import cross_entropy
 
 __all__ = ["ReliabilityCurve", "reliability_curve", "expected_calibration_error", "fit_temperature",
-           "VectorScaling", "fit_vector_scaling"]
+           "VectorScaling", "fit_vector_scaling", "MatrixScaling", "fit_matrix_scaling"]
 
 
 class ReliabilityCurve(NamedTuple):
@@ -214,6 +214,19 @@ def _single_threaded_blas() -> contextlib.AbstractContextManager:
     return threadpool_limits(limits=1, user_api="blas")
 
 
+def _start_temperature(temperature: float | None, z: NDArray[np.float64], y: NDArray[np.intp]) -> float:
+    """The starting temperature of a richer scaling: ``temperature`` checked, or fitted if ``None``."""
+    if temperature is None:
+        return fit_temperature(z, y)
+    try:
+        t = float(temperature)
+    except (TypeError, ValueError):
+        t = float("nan")
+    if isinstance(temperature, (bool, np.bool_)) or not (t > 0 and np.isfinite(t)):
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+    return t
+
+
 class VectorScaling(NamedTuple):
     """A fitted vector scaling, :math:`z \\mapsto w \\odot z + b` (one weight and one bias per class)."""
 
@@ -289,16 +302,7 @@ def fit_vector_scaling(logits: ArrayLike, labels: ArrayLike, l2: float = 0.0,
     if k < 2:
         raise ValueError(f"logits must have K >= 2 classes to fit a vector scaling, got shape {z.shape}")
     lam = check_nonnegative(l2, "l2")
-    if temperature is None:
-        temperature = fit_temperature(z, y)
-    else:
-        try:
-            t = float(temperature)
-        except (TypeError, ValueError):
-            t = float("nan")
-        if isinstance(temperature, (bool, np.bool_)) or not (t > 0 and np.isfinite(t)):
-            raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
-        temperature = t
+    temperature = _start_temperature(temperature, z, y)
     rows = np.arange(n)
 
     def objective(theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
@@ -325,3 +329,139 @@ def fit_vector_scaling(logits: ArrayLike, labels: ArrayLike, l2: float = 0.0,
     theta = res.x if objective(res.x)[0] <= objective(theta0)[0] else theta0
     w, b = theta[:k].copy(), theta[k:] - theta[k:].mean()
     return VectorScaling(w, b)
+
+
+class MatrixScaling(NamedTuple):
+    """A fitted matrix scaling, :math:`z \\mapsto W z + b` (a full weight matrix and one bias per class)."""
+
+    #: The weight matrix :math:`W`, shape ``(K, K)``; row :math:`k` gives the new logit of class :math:`k`.
+    weight: NDArray[np.float64]
+    #: The per-class biases :math:`b`, shape ``(K,)``, shifted to mean 0 (the softmax ignores a common shift).
+    bias: NDArray[np.float64]
+
+    def apply(self, logits: ArrayLike) -> NDArray[np.float64]:
+        """The recalibrated logits :math:`W z_i + b` of ``(N, K)`` logits, i.e. ``z @ W.T + b`` (float64)."""
+        z = as_float_array(logits, "logits").astype(np.float64)
+        if z.ndim != 2 or z.shape[1] != self.weight.shape[1]:
+            raise ValueError(f"logits must have shape (N, {self.weight.shape[1]}), got {z.shape}")
+        return z @ self.weight.T + self.bias
+
+
+def _matrix_scaling_loss(theta: NDArray[np.float64], z: NDArray[np.float64], y: NDArray[np.intp],
+                         l2_offdiag: float, l2_bias: float) -> tuple[float, NDArray[np.float64]]:
+    """The ODIR-penalised mean NLL of :func:`fit_matrix_scaling` and its gradient, at ``theta = [W.ravel(), b]``."""
+    n, k = z.shape
+    rows = np.arange(n)
+    w, b = theta[:k * k].reshape(k, k), theta[k * k:]
+    u = z @ w.T + b
+    u -= u.max(axis=1, keepdims=True)
+    e = np.exp(u)
+    s = e.sum(axis=1)
+    nll = float(np.mean(np.log(s) - u[rows, y]))
+    g = e / s[:, None]
+    g[rows, y] -= 1.0
+    g /= n
+    w_off, db = w - np.diag(np.diag(w)), b - b.mean()
+    value = nll + l2_offdiag * float(np.sum(w_off * w_off)) + l2_bias * float(db @ db)
+    grad = np.concatenate([(g.T @ z + 2.0 * l2_offdiag * w_off).ravel(), g.sum(axis=0) + 2.0 * l2_bias * db])
+    return value, grad
+
+
+def fit_matrix_scaling(logits: ArrayLike, labels: ArrayLike, l2_offdiag: float = 0.0, l2_bias: float = 0.0,
+                       temperature: float | None = None) -> MatrixScaling:
+    r"""Matrix scaling with ODIR (Kull et al., 2019): a full weight matrix and biases minimising the validation NLL.
+
+    With :math:`u_i = W z_i + b` it minimises
+
+    .. math::
+
+        L(W, b) = \frac{1}{N} \sum_{i=1}^{N} -\log \operatorname{softmax}(u_i)_{y_i}
+            + \lambda_{\mathrm{off}} \sum_{k \ne j} W_{kj}^2
+            + \lambda_b \lVert b - \bar b \mathbf{1} \rVert^2,
+
+    where :math:`\bar b` is the mean of the biases: the off-diagonal and
+    intercept regularisation (ODIR) of Kull et al. The diagonal of :math:`W`
+    is not penalised. With :math:`G = (\operatorname{softmax}(u) - Y)/N` the
+    gradient is
+
+    .. math::
+
+        \frac{\partial L}{\partial W_{kj}} = \sum_i G_{ik} z_{ij}
+            + 2 \lambda_{\mathrm{off}} W_{kj} [k \ne j], \qquad
+        \frac{\partial L}{\partial b_k} = \sum_i G_{ik} + 2 \lambda_b (b_k - \bar b),
+
+    i.e. :math:`G^\top z` plus the penalty terms. The penalty is 0 on every
+    diagonal :math:`W` with equal biases, so it shrinks towards vector scaling
+    without biases (which contains temperature scaling, :math:`W = I/T`); as
+    :math:`\lambda_{\mathrm{off}} \to \infty` with :math:`\lambda_b = 0` the
+    fit becomes unpenalised vector scaling (:func:`fit_vector_scaling` with
+    ``l2=0``). The objective is convex; L-BFGS-B
+    (:func:`scipy.optimize.minimize`) starts from temperature scaling
+    (:math:`W = I/T`, :math:`b = 0`), so the fitted penalised NLL is never
+    above temperature scaling's.
+
+    Adding the same vector to every row of :math:`W` changes every
+    :math:`u_i` by a common shift, which the softmax ignores; with
+    ``l2_offdiag = 0`` the NLL therefore fixes :math:`W` only up to such a
+    shift, and, as for vector scaling, a minimiser need not exist at all.
+    ``l2_offdiag > 0`` makes :math:`W` unique and keeps it finite.
+
+    Dirichlet calibration (Kull et al.) is this fit applied to the
+    log-probabilities :math:`\log p_i = z_i - \operatorname{LSE}(z_i)
+    \mathbf{1}` instead of the logits: pass ``log_softmax(z)``. The two agree
+    only when every row of :math:`W` has the same sum :math:`s`:
+    :math:`W \log p_i = W z_i - s \operatorname{LSE}(z_i) \mathbf{1}` is then a
+    common shift of :math:`W z_i`, which the softmax ignores (temperature
+    scaling is such a case). For a general :math:`W` the term
+    :math:`\operatorname{LSE}(z_i) \, W \mathbf{1}` differs between
+    classes, and the two calibrators give different probabilities.
+
+    Parameters
+    ----------
+    logits : array_like
+        Validation logits, shape ``(N, K)``, ``N >= 1``, ``K >= 2``, finite.
+    labels : array_like of int
+        Validation labels, shape ``(N,)``, in ``[0, K)``.
+    l2_offdiag : float, default 0.0
+        :math:`\lambda_{\mathrm{off}} \ge 0`.
+    l2_bias : float, default 0.0
+        :math:`\lambda_b \ge 0`.
+    temperature : float, optional
+        Starting temperature; ``None`` fits it with :func:`fit_temperature`.
+
+    Returns
+    -------
+    MatrixScaling
+        ``(weight, bias)`` with the bias shifted to mean 0; ``.apply(z)``
+        gives the recalibrated logits.
+
+    Raises
+    ------
+    ValueError
+        As :func:`fit_temperature` for ``logits`` and ``labels``; for
+        ``l2_offdiag`` or ``l2_bias`` negative or not finite; for
+        ``temperature`` not a finite number > 0.
+    """
+    from scipy.optimize import minimize
+
+    z = as_float_array(logits, "logits").astype(np.float64)
+    y = check_matrix_and_labels(z, labels, "logits")
+    check_finite(z, "logits")
+    k = z.shape[1]
+    if k < 2:
+        raise ValueError(f"logits must have K >= 2 classes to fit a matrix scaling, got shape {z.shape}")
+    lam_off = check_nonnegative(l2_offdiag, "l2_offdiag")
+    lam_b = check_nonnegative(l2_bias, "l2_bias")
+    temperature = _start_temperature(temperature, z, y)
+
+    def objective(theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
+        return _matrix_scaling_loss(theta, z, y, lam_off, lam_b)
+
+    theta0 = np.concatenate([(np.eye(k) / float(temperature)).ravel(), np.zeros(k)])
+    # One BLAS thread, as in fit_vector_scaling.
+    with _single_threaded_blas():
+        res = minimize(objective, theta0, jac=True, method="L-BFGS-B",
+                       options={"gtol": 1e-10, "ftol": 0.0, "maxiter": 10_000})
+        theta = res.x if objective(res.x)[0] <= objective(theta0)[0] else theta0
+    w, b = theta[:k * k].reshape(k, k).copy(), theta[k * k:] - theta[k * k:].mean()
+    return MatrixScaling(w, b)

@@ -18,7 +18,8 @@ from softmax_nb import (
     reliability_curve,
     softmax,
 )
-from softmax_nb.calibration import VectorScaling, fit_vector_scaling
+from softmax_nb import MatrixScaling, fit_matrix_scaling, log_softmax
+from softmax_nb.calibration import VectorScaling, _matrix_scaling_loss, fit_vector_scaling
 
 
 def reference_ece(probs, labels, n_bins):
@@ -311,6 +312,153 @@ def test_vector_scaling_penalty_keeps_a_separable_class_finite():
     (lambda: VectorScaling(np.ones(2), np.zeros(2)).apply([[1.0, 2.0, 3.0]]), r"logits must have shape \(N, 2\)"),
 ])
 def test_vector_scaling_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+# ----------------------------------------------------------------- matrix scaling (ODIR)
+
+def odir_objective(theta, z, y, l2_offdiag, l2_bias):
+    """Mean NLL of z @ W.T + b plus the ODIR penalties, with the package's cross_entropy and explicit loops."""
+    k = z.shape[1]
+    w, b = theta[:k * k].reshape(k, k), theta[k * k:]
+    off = sum(w[r, c] ** 2 for r in range(k) for c in range(k) if r != c)
+    return float(cross_entropy(z @ w.T + b, y)) + l2_offdiag * off + l2_bias * np.sum((b - b.mean()) ** 2)
+
+
+def matrix_scaled_case(seed, n=4000, k=4):
+    """Logits z whose labels are drawn from softmax(W_true z + b_true), W_true with off-diagonal entries."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0.0, 2.0, size=(n, k))
+    w_true = np.diag(np.linspace(0.5, 1.2, k)) + 0.3 * rng.normal(size=(k, k)) * (1 - np.eye(k))
+    b_true = np.linspace(-0.5, 0.5, k)
+    p = softmax(z @ w_true.T + b_true)
+    y = (rng.uniform(size=(n, 1)) > np.cumsum(p, axis=1)).sum(axis=1)
+    return z, y, w_true, b_true
+
+
+def theta_of(fit):
+    return np.concatenate([fit.weight.ravel(), fit.bias])
+
+
+@pytest.mark.parametrize("l2_offdiag, l2_bias", [(0.0, 0.0), (0.3, 0.0), (0.0, 0.7), (0.05, 2.0)])
+def test_matrix_scaling_loss_and_gradient_match_a_reference_and_central_differences(l2_offdiag, l2_bias):
+    rng = np.random.default_rng(10)
+    z, y, _, _ = matrix_scaled_case(11, n=50, k=3)
+    theta = rng.normal(size=12)
+    value, grad = _matrix_scaling_loss(theta, z, y, l2_offdiag, l2_bias)
+    assert value == pytest.approx(odir_objective(theta, z, y, l2_offdiag, l2_bias), rel=1e-12)
+    num = numerical_gradient(lambda t: odir_objective(t, z, y, l2_offdiag, l2_bias), theta)
+    assert np.allclose(grad, num, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("l2_offdiag, l2_bias", [(0.0, 0.0), (0.01, 0.01), (1.0, 0.1)])
+def test_matrix_scaling_is_a_stationary_point_never_above_temperature_scaling(l2_offdiag, l2_bias):
+    z, y, _, _ = matrix_scaled_case(12, n=600)
+    T = fit_temperature(z, y)
+    fit = fit_matrix_scaling(z, y, l2_offdiag=l2_offdiag, l2_bias=l2_bias)
+    theta = theta_of(fit)
+    grad = numerical_gradient(lambda t: odir_objective(t, z, y, l2_offdiag, l2_bias), theta)
+    assert np.max(np.abs(grad)) < 1e-6
+    ts = np.concatenate([(np.eye(4) / T).ravel(), np.zeros(4)])
+    # the labels come from a matrix-scaled model, so the fit must gain clearly over its starting point
+    assert odir_objective(theta, z, y, l2_offdiag, l2_bias) < odir_objective(ts, z, y, l2_offdiag, l2_bias) - 1e-3
+    assert abs(fit.bias.mean()) < 1e-12
+    assert np.array_equal(fit.apply(z), z @ fit.weight.T + fit.bias)
+
+
+def test_matrix_scaling_never_ends_above_its_start_even_when_the_start_is_optimal():
+    # labels drawn from softmax(z / 2): temperature scaling is the true model, the richer fit can only tie it
+    rng = np.random.default_rng(13)
+    z = rng.normal(0.0, 3.0, size=(300, 5))
+    y = (rng.uniform(size=(300, 1)) > np.cumsum(softmax(z / 2.0), axis=1)).sum(axis=1)
+    for l2 in (0.0, 0.01, 10.0):
+        for T in (0.5, 2.0, fit_temperature(z, y)):
+            fit = fit_matrix_scaling(z, y, l2_offdiag=l2, l2_bias=l2, temperature=T)
+            start = np.concatenate([(np.eye(5) / T).ravel(), np.zeros(5)])
+            assert odir_objective(theta_of(fit), z, y, l2, l2) <= odir_objective(start, z, y, l2, l2) + 1e-12
+
+
+def test_matrix_scaling_recovers_a_known_matrix():
+    z, y, w_true, b_true = matrix_scaled_case(14, n=40_000)
+    fit = fit_matrix_scaling(z, y)
+    # unpenalised, W is determined up to adding one vector to every row: compare W minus its column means
+    centred = fit.weight - fit.weight.mean(axis=0)
+    assert np.allclose(centred, w_true - w_true.mean(axis=0), atol=0.05)
+    assert np.allclose(fit.bias, b_true - b_true.mean(), atol=0.05)
+    # a small penalty barely moves it
+    held = fit_matrix_scaling(z, y, l2_offdiag=1e-4, l2_bias=1e-4)
+    assert np.allclose(held.weight - held.weight.mean(axis=0), w_true - w_true.mean(axis=0), atol=0.05)
+
+
+def test_matrix_scaling_with_a_huge_offdiagonal_penalty_is_vector_scaling():
+    z, y, _, _ = miscalibrated_case(15, n=2000)
+    vs = fit_vector_scaling(z, y)                       # unpenalised
+    ms = fit_matrix_scaling(z, y, l2_offdiag=1e6)       # off-diagonal held at 0, diagonal and biases free
+    assert np.max(np.abs(ms.weight - np.diag(np.diag(ms.weight)))) < 1e-5
+    assert np.allclose(np.diag(ms.weight), vs.weight, atol=1e-4)
+    assert np.allclose(ms.bias, vs.bias, atol=1e-4)
+    assert float(cross_entropy(ms.apply(z), y)) == pytest.approx(float(cross_entropy(vs.apply(z), y)), abs=1e-8)
+
+
+def test_matrix_scaling_unpenalised_ties_vector_scaling_when_vector_scaling_is_the_true_model():
+    z, y, w_true, _ = miscalibrated_case(16, n=20_000)
+    vs, ms = fit_vector_scaling(z, y), fit_matrix_scaling(z, y)
+    nll_vs, nll_ms = float(cross_entropy(vs.apply(z), y)), float(cross_entropy(ms.apply(z), y))
+    # the vector-scaling family lies inside the matrix-scaling one, so the in-sample NLL can only go down,
+    # and since the data come from a vector-scaled model it goes down by sampling noise only
+    assert nll_ms <= nll_vs + 1e-10
+    assert nll_vs - nll_ms < 1e-3
+    centred = ms.weight - ms.weight.mean(axis=0)
+    assert np.allclose(centred, np.diag(w_true) - np.diag(w_true).mean(axis=0), atol=0.05)
+
+
+def test_matrix_scaling_with_huge_penalties_is_diagonal_with_equal_biases():
+    z, y, _, _ = matrix_scaled_case(17, n=1000)
+    fit = fit_matrix_scaling(z, y, l2_offdiag=1e6, l2_bias=1e6)
+    assert np.max(np.abs(fit.weight - np.diag(np.diag(fit.weight)))) < 1e-5
+    assert np.max(np.abs(fit.bias)) < 1e-5
+    # the diagonal is free: it is the vector scaling with zero biases, not temperature scaling
+    assert np.ptp(np.diag(fit.weight)) > 0.1
+
+
+def test_dirichlet_calibration_equals_matrix_scaling_on_logits_only_for_equal_row_sums():
+    rng = np.random.default_rng(18)
+    z = 5.0 * rng.normal(size=(200, 4)) + 3.0           # arbitrary logit offsets, so LSE(z) varies a lot
+    b = rng.normal(size=4)
+    w = rng.normal(size=(4, 4))
+    w_equal = w - w.sum(axis=1, keepdims=True) / 4 + 0.7  # same matrix with every row sum set to 0.7
+    for m in (w_equal, np.eye(4) / 1.7, np.diag([2.0, 2.0, 2.0, 2.0])):
+        assert np.allclose(softmax(log_softmax(z) @ m.T + b), softmax(z @ m.T + b), rtol=0, atol=1e-12)
+    # a general W: W log p = W z - LSE(z) W 1 shifts the classes by different amounts
+    for m in (w, np.diag([0.5, 1.0, 1.5, 2.0])):
+        assert np.max(np.abs(softmax(log_softmax(z) @ m.T + b) - softmax(z @ m.T + b))) > 0.1
+    # and so the fitted calibrators differ too
+    y = rng.integers(0, 4, size=200)
+    on_logits = fit_matrix_scaling(z, y, l2_offdiag=0.01, l2_bias=0.01)
+    on_log_probs = fit_matrix_scaling(log_softmax(z), y, l2_offdiag=0.01, l2_bias=0.01)
+    assert not np.allclose(on_logits.weight, on_log_probs.weight, atol=1e-3)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: fit_matrix_scaling([[0.0, 1.0]], [0], l2_offdiag=-1.0), "l2_offdiag must be a finite number >= 0"),
+    (lambda: fit_matrix_scaling([[0.0, 1.0]], [0], l2_offdiag=np.nan), "l2_offdiag must be a finite number >= 0"),
+    (lambda: fit_matrix_scaling([[0.0, 1.0]], [0], l2_offdiag="big"), "l2_offdiag must be a finite number >= 0"),
+    (lambda: fit_matrix_scaling([[0.0, 1.0]], [0], l2_bias=-0.5), "l2_bias must be a finite number >= 0"),
+    (lambda: fit_matrix_scaling([[0.0, 1.0]], [0], l2_bias=np.inf), "l2_bias must be a finite number >= 0"),
+    (lambda: fit_matrix_scaling([[0.0, 1.0]], [0], temperature=0.0), "temperature must be a finite number > 0"),
+    (lambda: fit_matrix_scaling([[0.0, 1.0]], [0], temperature=np.inf), "temperature must be a finite number > 0"),
+    (lambda: fit_matrix_scaling([[0.0, 1.0]], [0], temperature=True), "temperature must be a finite number > 0"),
+    (lambda: fit_matrix_scaling([[0.0, 1.0]], [0], temperature="hot"), "temperature must be a finite number > 0"),
+    (lambda: fit_matrix_scaling([[1.0], [2.0]], [0, 0]), "K >= 2"),
+    (lambda: fit_matrix_scaling([[0.0, np.nan]], [0]), "logits must .*finite"),
+    (lambda: fit_matrix_scaling([0.0, 1.0], [0]), r"logits must be a non-empty 2-D array"),
+    (lambda: fit_matrix_scaling([[0.0, 1.0]], [2]), r"labels must be in \[0, 2\)"),
+    (lambda: fit_matrix_scaling([[0.0, 1.0]], [0, 1]), r"labels must have shape \(N,\)"),
+    (lambda: MatrixScaling(np.eye(2), np.zeros(2)).apply([[1.0, 2.0, 3.0]]), r"logits must have shape \(N, 2\)"),
+    (lambda: MatrixScaling(np.eye(2), np.zeros(2)).apply([1.0, 2.0]), r"logits must have shape \(N, 2\)"),
+])
+def test_matrix_scaling_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
 
