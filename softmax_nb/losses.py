@@ -45,6 +45,8 @@ class axis                          ``dim=1`` (0 for 1-D input)     ``axis`` (de
 from __future__ import annotations
 
 import functools
+import os
+import sys
 import warnings
 from typing import Any, Callable
 
@@ -193,9 +195,22 @@ def _check_broadcast_weight(weight: ArrayLike, shape: tuple[int, ...], name: str
     return arr
 
 
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _outside_stacklevel() -> int:
+    """``stacklevel`` for a ``warnings.warn`` in the caller of this function that points at the first
+    frame outside ``softmax_nb`` (the user's line), however deep the package's own calls are."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _PACKAGE_DIR:
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def _warn_empty_mean(what: str) -> None:
     warnings.warn(f"{what}: reduction='mean' over a total weight of 0 (every target ignored, an empty batch, "
-                  "or only classes of weight 0) is 0/0; returning nan, as torch does", RuntimeWarning, stacklevel=3)
+                  "or only classes of weight 0) is 0/0; returning nan, as torch does", RuntimeWarning,
+                  stacklevel=_outside_stacklevel())
 
 
 def _targets(z: NDArray[np.floating], target: ArrayLike, axis: int,

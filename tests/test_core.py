@@ -401,14 +401,18 @@ def _terms(z):
 def test_float32_is_computed_in_float32():
     # The documented work dtype and order: float32 input is computed in float32 (not float64 and
     # rounded). Rows 0-2 need no shift, row 3 (max < 0) and row 4 (max near the overflow bound) do.
-    z = np.random.default_rng(2).standard_normal((5, 4097)).astype(np.float32) * 7
+    # Rows 5 and 6 sit just inside the bounds: maximum 0.5 (no shift) and B - 0.5 (no shift either).
+    z = np.random.default_rng(2).standard_normal((7, 4097)).astype(np.float32) * 7
     z[3] -= 100
     z[4] += 80 - z[4].max()
+    bound = -np.log(np.finfo(np.float32).tiny) - np.log(4097) - 1
+    z[5] += np.float32(0.5) - z[5].max()
+    z[6] += np.float32(bound - 0.5) - z[6].max()
     e = _terms(z)
     expected = e / np.add.reduce(e, axis=-1, keepdims=True)  # float32: one division per entry
     assert snb.softmax(z).tobytes() == expected.tobytes()
     # Batch invariance across the two paths: each row alone gives the same bits.
-    assert all(snb.softmax(z[i]).tobytes() == expected[i].tobytes() for i in range(5))
+    assert all(snb.softmax(z[i]).tobytes() == expected[i].tobytes() for i in range(7))
     # The unshifted terms are closer to the exact ones than the shifted (z - m rounds).
     exact = snb.softmax(z.astype(np.float64))
     err = np.abs(snb.softmax(z) - exact)[:3].max()
@@ -718,3 +722,19 @@ def test_huge_temperature_with_overflowing_gap_keeps_exact_differences():
         lp_ref = np.array([float(v - lse) for v in s])
     np.testing.assert_allclose(snb.softmax(z, temperature=T), p_ref, rtol=2e-15, atol=0)
     np.testing.assert_allclose(snb.log_softmax(z, temperature=T), lp_ref, rtol=4e-16, atol=0)
+
+
+def test_float16_log_values_below_its_range_are_minus_inf_without_a_warning():
+    # log p = -120000 is computed in float32 and rounds to -inf in float16: correct, and silent.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lp = snb.log_softmax(np.array([60000.0, -60000.0], dtype=np.float16))
+    assert lp.dtype == np.float16 and lp[0] == 0 and lp[1] == -np.inf
+
+
+@pytest.mark.parametrize("f", [snb.softmax, snb.log_softmax, snb.logsumexp])
+def test_errors_name_the_argument_z(f):
+    with pytest.raises(ValueError, match=r"^z must be numeric"):
+        f(["a", "b"])
+    with pytest.raises(ValueError, match=r"for z with 1 dimension"):
+        f(np.zeros(3), axis=5)

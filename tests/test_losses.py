@@ -797,3 +797,40 @@ def test_integral_float_labels_are_accepted():
     np.testing.assert_array_equal(one_hot(np.array([0.0, 2.0]), 3), one_hot([0, 2], 3))
     z = np.array([[1.0, 2.0, 0.0], [0.0, 0.0, 1.0]])
     assert cross_entropy(z, np.array([0.0, 2.0])) == cross_entropy(z, [0, 2])
+
+
+# --------------------------------------------------------------------------- targeted checks (mutation testing)
+def test_empty_mean_warning_points_at_the_callers_line():
+    # The RuntimeWarning names the user's line, not a line inside softmax_nb (however deep the call).
+    z = np.zeros((1, 2))
+    with pytest.warns(RuntimeWarning, match="total weight of 0") as rec:
+        cross_entropy(z, [-100], ignore_index=-100)
+    assert rec[0].filename == __file__
+    with pytest.warns(RuntimeWarning, match="total weight of 0") as rec:
+        cross_entropy_grad(z, [0], weight=[0.0, 1.0])   # a kept sample of weight 0
+    assert rec[0].filename == __file__
+
+
+def _direct_smoothed_ce(z, target, weight, alpha):
+    """-sum_k w_k y~_k log p_k per sample, with y~ = (1 - alpha) onehot + alpha / K, by a loop over classes."""
+    out = []
+    for row, c in zip(np.asarray(z, float), target):
+        logp = row - np.log(np.sum(np.exp(row - row.max()))) - row.max()
+        k = len(row)
+        out.append(sum(-weight[j] * ((1 - alpha) * (j == c) + alpha / k) * logp[j] for j in range(k)))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("alpha", [0.3, 1.0])
+def test_weighted_smoothing_with_a_zero_weight_class_matches_the_formula(alpha):
+    z = np.array([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0], [2.0, 2.0, -2.0]])
+    target = np.array([1, 2, 0])
+    for weight in (np.array([0.0, 1.0, 2.0]), np.ones(3)):
+        ours = cross_entropy(z, target, weight=weight, label_smoothing=alpha, reduction="none")
+        np.testing.assert_allclose(ours, _direct_smoothed_ce(z, target, weight, alpha), rtol=1e-13, atol=0)
+
+
+def test_ignored_labels_with_a_single_class():
+    # With K = 1 the only valid label is 0; an ignored entry must not be checked as a label.
+    loss = cross_entropy(np.zeros((2, 1)), [0, -100], ignore_index=-100, reduction="none")
+    np.testing.assert_array_equal(loss, [0.0, 0.0])
