@@ -804,17 +804,16 @@ def test_integral_float_labels_are_accepted():
 # --------------------------------------------------------------------------- targeted checks (mutation testing)
 def test_empty_mean_warning_points_at_the_callers_line():
     # The RuntimeWarning names the user's line, not a line inside softmax_nb (however deep the call).
-    # (Under mutation testing a wrapper of mutmut's sits between this file and the package: the check is
-    # therefore "not inside the package", which is what matters to a user.)
     package = os.path.dirname(os.path.abspath(losses_module.__file__))
+    if os.path.basename(os.path.dirname(package)) == "mutants":
+        pytest.skip("under mutmut, its trampolines sit between the test and the package: the location differs")
     z = np.zeros((1, 2))
     with pytest.warns(RuntimeWarning, match="total weight of 0") as rec:
         cross_entropy(z, [-100], ignore_index=-100)
-    assert os.path.dirname(os.path.abspath(rec[0].filename)) != package
+    assert rec[0].filename == __file__
     with pytest.warns(RuntimeWarning, match="total weight of 0") as rec:
         cross_entropy_grad(z, [0], weight=[0.0, 1.0])   # a kept sample of weight 0
-    assert os.path.dirname(os.path.abspath(rec[0].filename)) != package
-    assert rec[0].filename == __file__ or "mutmut" in rec[0].filename
+    assert rec[0].filename == __file__
 
 
 def _direct_smoothed_ce(z, target, weight, alpha):
