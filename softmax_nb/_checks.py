@@ -1,7 +1,13 @@
 """Argument validation shared by every public function.
 
-Each check raises :class:`ValueError` with a message that names the argument
-and the allowed range, so the same mistake gives the same message everywhere.
+Each check names the argument as the caller wrote it and the allowed range,
+so the same mistake gives the same message everywhere. The exception rule
+(``softmax_nb/DESIGN.md``): a value of the wrong *type* (a string, an object,
+a bool where a number is meant) raises :class:`ArgumentTypeError`, a
+:class:`TypeError`; a value of the right type outside its range raises
+:class:`ValueError`. :class:`ArgumentTypeError` also subclasses
+:class:`ValueError` for one release, because the package raised ValueError
+for both before, and ``except ValueError`` clauses must keep working.
 The package-wide policy for NaN, ``+inf``, ``-inf`` and empty input is stated
 once, in the docstring of :mod:`softmax_nb.core`, and implemented here.
 """
@@ -23,6 +29,48 @@ except ImportError:  # pragma: no cover - older numpy
 REDUCTIONS = ("mean", "sum", "none")
 
 
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong type: a :class:`TypeError`.
+
+    It is also a :class:`ValueError` for one release (the package raised
+    ValueError for wrong types before), as :class:`numpy.exceptions.AxisError`
+    is both a ValueError and an IndexError.
+    """
+
+
+def work_dtype(dtype: Any) -> np.dtype:
+    """The dtype a computation runs in: float32 for float16 input, the dtype itself otherwise.
+
+    This is the package's one half-precision rule (``softmax_nb/DESIGN.md``):
+    float16 input is computed in float32 (logits, running maxima, sums,
+    gradient accumulators) and rounded to float16 once, at the end; float32
+    stays float32 and float64 stays float64.
+    """
+    dt = np.dtype(dtype)
+    return np.dtype(np.float32) if dt == np.float16 else dt
+
+
+def finite_or_zero(m: NDArray[np.floating]) -> NDArray[np.floating]:
+    """Replace non-finite maxima (``-inf``: nothing unmasked) by 0, so that ``x - m`` is ``-inf``, never NaN."""
+    return np.where(np.isfinite(m), m, 0).astype(m.dtype, copy=False)
+
+
+def real_scalar(value: Any, name: str, what: str) -> float:
+    """Return a real number as a Python float, or raise :class:`ArgumentTypeError` naming ``name``.
+
+    Python and numpy ints and floats (and 0-d real arrays) are accepted; bools,
+    strings (even numeric ones such as ``"0.5"``), complex numbers and other
+    objects are refused. ``what`` describes the allowed values in the message.
+    """
+    if isinstance(value, (bool, np.bool_, str, bytes)):
+        raise ArgumentTypeError(f"{name} must be {what}, got {type(value).__name__} {value!r}")
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ArgumentTypeError(f"{name} must be {what}, got {type(value).__name__} {value!r}")
+    return float(value)
+
+
 # --- arrays, axes and the NaN/inf policy (every module) ---
 def as_float_array(z: ArrayLike, name: str = "z") -> NDArray[np.floating]:
     """Return ``z`` as a floating array without copying floating input.
@@ -34,11 +82,13 @@ def as_float_array(z: ArrayLike, name: str = "z") -> NDArray[np.floating]:
     if isinstance(z, np.ma.MaskedArray):
         raise ValueError(f"{name} is a numpy masked array, whose mask would be ignored; pass plain data "
                          "(and, where supported, the mask as where=~mask)")
+    if isinstance(z, (str, bytes)):
+        raise ArgumentTypeError(f"{name} must be numeric (an array of numbers), got {type(z).__name__} {z!r}")
     arr = np.asarray(z)
     if arr.dtype.kind == "c":
-        raise ValueError(f"{name} must be real-valued, got a complex array")
+        raise ArgumentTypeError(f"{name} must be real-valued, got a complex array")
     if arr.dtype.kind not in "fiub":
-        raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
+        raise ArgumentTypeError(f"{name} must be numeric, got dtype {arr.dtype}")
     if arr.dtype.kind != "f":
         arr = arr.astype(np.float64)
     return arr
@@ -47,11 +97,11 @@ def as_float_array(z: ArrayLike, name: str = "z") -> NDArray[np.floating]:
 def _as_axis_index(axis: Any) -> int:
     """``operator.index(axis)``, rejecting bools and non-integers with a ValueError."""
     if isinstance(axis, (bool, np.bool_)):
-        raise ValueError(f"axis must be an integer, got {axis!r}")
+        raise ArgumentTypeError(f"axis must be an integer, got {axis!r}")
     try:
         return operator.index(axis)
     except TypeError:
-        raise ValueError(f"axis must be an integer, got {axis!r}") from None
+        raise ArgumentTypeError(f"axis must be an integer, got {axis!r}") from None
 
 
 def _check_in_range(axis: int, ndim: int, name: str) -> int:
@@ -128,20 +178,15 @@ def check_same_shape(a: NDArray[Any], b: NDArray[Any], name_a: str, name_b: str)
 def check_bool(value: Any, name: str) -> bool:
     """Check that ``value`` is ``True`` or ``False`` (a Python or numpy bool)."""
     if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
+        raise ArgumentTypeError(f"{name} must be True or False, got {value!r}")
     return bool(value)
 
 
-def check_temperature(temperature: Any) -> float:
-    """Return ``temperature`` as a Python float, checking ``0 < T < inf`` (bools are rejected)."""
-    if isinstance(temperature, (bool, np.bool_)):
-        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
-    try:
-        t = float(temperature)
-    except (TypeError, ValueError):
-        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}") from None
+def check_temperature(temperature: Any, name: str = "temperature") -> float:
+    """Return ``temperature`` as a Python float, checking ``0 < T < inf`` (bools and strings are type errors)."""
+    t = real_scalar(temperature, name, "a finite number > 0")
     if not (math.isfinite(t) and t > 0.0):
-        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+        raise ValueError(f"{name} must be a finite number > 0, got {temperature!r}")
     return t
 
 
@@ -154,6 +199,8 @@ def check_reduction(reduction: str) -> str:
 
 def check_choice(value: Any, choices: tuple[str, ...], name: str) -> str:
     """Check that ``value`` is one of ``choices``."""
+    if not isinstance(value, str):
+        raise ArgumentTypeError(f"{name} must be one of {choices}, got {type(value).__name__} {value!r}")
     if value not in choices:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
     return value
@@ -161,10 +208,7 @@ def check_choice(value: Any, choices: tuple[str, ...], name: str) -> str:
 
 def check_unit_interval(value: Any, name: str) -> float:
     """Return ``value`` as a float, checking ``0 <= value <= 1``."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}") from None
+    v = real_scalar(value, name, "a number in [0, 1]")
     if not 0.0 <= v <= 1.0:
         raise ValueError(f"{name} must be in [0, 1], got {value!r}")
     return v
@@ -172,28 +216,24 @@ def check_unit_interval(value: Any, name: str) -> float:
 
 def check_nonnegative(value: Any, name: str) -> float:
     """Return ``value`` as a float, checking ``0 <= value < inf``."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}") from None
+    v = real_scalar(value, name, "a finite number >= 0")
     if not (math.isfinite(v) and v >= 0.0):
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return v
 
 
 def check_positive_int(value: Any, name: str) -> int:
-    """Check that ``value`` is an integer >= 1."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    """Check that ``value`` is an integer >= 1 (a float such as ``2.0`` is a type error)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ArgumentTypeError(f"{name} must be an integer >= 1, got {type(value).__name__} {value!r}")
+    if value < 1:
         raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     return int(value)
 
 
 def check_sigmoid_alpha(alpha: Any) -> float:
     """Return ``alpha`` of a sigmoid focal loss as a float, checking ``alpha <= 1`` (``alpha < 0`` disables it)."""
-    try:
-        a = float(alpha)
-    except (TypeError, ValueError):
-        raise ValueError(f"alpha must be a finite number <= 1 (or < 0 to disable weighting), got {alpha!r}") from None
+    a = real_scalar(alpha, "alpha", "a finite number <= 1 (or < 0 to disable weighting)")
     if not (math.isfinite(a) and a <= 1.0):
         raise ValueError(f"alpha must be a finite number <= 1 (or < 0 to disable weighting), got {alpha!r}")
     return a
@@ -201,10 +241,12 @@ def check_sigmoid_alpha(alpha: Any) -> float:
 
 def check_bounds(bounds: Any, name: str = "bounds") -> tuple[float, float]:
     """Return ``(low, high)`` with ``0 < low < high < inf``."""
+    what = "a pair (low, high) with 0 < low < high < inf"
     try:
-        low, high = (float(b) for b in bounds)
+        low, high = bounds
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a pair (low, high) with 0 < low < high < inf, got {bounds!r}") from None
+        raise ArgumentTypeError(f"{name} must be {what}, got {bounds!r}") from None
+    low, high = real_scalar(low, name, what), real_scalar(high, name, what)
     if not (math.isfinite(high) and 0.0 < low < high):
         raise ValueError(f"{name} must be a pair (low, high) with 0 < low < high < inf, got {bounds!r}")
     return low, high
@@ -212,21 +254,33 @@ def check_bounds(bounds: Any, name: str = "bounds") -> tuple[float, float]:
 
 def check_fraction(value: Any, name: str) -> float:
     """Return ``value`` as a float, checking ``0 < value < 1``."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in (0, 1), got {value!r}") from None
+    v = real_scalar(value, name, "a number in (0, 1)")
     if not 0.0 < v < 1.0:
         raise ValueError(f"{name} must be in (0, 1), got {value!r}")
     return v
 
 
 def check_generator(rng: Any, name: str = "rng") -> np.random.Generator:
-    """Check that ``rng`` is a :class:`numpy.random.Generator` (e.g. ``np.random.default_rng(0)``)."""
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"{name} must be a numpy.random.Generator such as np.random.default_rng(seed), "
-                         f"got {type(rng).__name__}")
-    return rng
+    """Return a :class:`numpy.random.Generator` from ``rng``, as SPEC 7 asks.
+
+    ``rng`` may be a Generator (used as is), an integer seed or a
+    :class:`numpy.random.SeedSequence` (``np.random.default_rng(rng)``), or
+    ``None`` (fresh OS entropy: not reproducible). ``sample(z, 123)`` thus
+    equals ``sample(z, np.random.default_rng(123))``. A legacy
+    ``RandomState``, a float or a bool is an :class:`ArgumentTypeError`; a
+    negative seed is a :class:`ValueError`.
+    """
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or isinstance(rng, np.random.SeedSequence):
+        return np.random.default_rng(rng)
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, (bool, np.bool_)):
+        if rng < 0:
+            raise ValueError(f"{name} must be a non-negative integer seed, a numpy.random.Generator or None, "
+                             f"got {rng}")
+        return np.random.default_rng(int(rng))
+    raise ArgumentTypeError(f"{name} must be an int seed, a numpy.random.Generator such as "
+                            f"np.random.default_rng(seed), or None, got {type(rng).__name__}")
 
 
 # --- labels, probabilities and class weights ---
@@ -237,7 +291,7 @@ def check_labels(labels: ArrayLike, num_classes: int, name: str = "labels") -> N
         if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
             raise ValueError(f"{name} must be integer class indices in [0, {num_classes}), got non-integer values")
     elif arr.dtype.kind not in "iu":
-        raise ValueError(f"{name} must be integer class indices in [0, {num_classes}), got dtype {arr.dtype}")
+        raise ArgumentTypeError(f"{name} must be integer class indices in [0, {num_classes}), got dtype {arr.dtype}")
     arr = arr.astype(np.intp)
     if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
         bad = arr[(arr < 0) | (arr >= num_classes)].flat[0]

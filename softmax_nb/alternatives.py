@@ -185,7 +185,7 @@ def gumbel_softmax(logits: ArrayLike, temperature: float, rng: np.random.Generat
     arr = as_float_array(logits, "logits")
     axis = check_axis(arr, axis, "logits")
     t = check_temperature(temperature)
-    check_generator(rng)
+    rng = check_generator(rng)
     hard = check_bool(hard, "hard")
     check_max(np.max(arr, axis=axis), "logits")
     work = arr.astype(_work_dtype(arr), copy=False)

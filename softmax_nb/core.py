@@ -76,7 +76,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._checks import as_float_array, check_axes, check_axis, check_bool, check_max, check_temperature
+from ._checks import as_float_array, check_axes, check_axis, check_bool, check_max, check_temperature, work_dtype
 
 __all__ = ["softmax", "naive_softmax", "log_softmax", "logsumexp", "sigmoid", "softmax_jacobian"]
 
@@ -89,8 +89,8 @@ _BLOCK_BYTES = 1 << 21
 
 
 def _work_dtype(arr: NDArray[np.floating]) -> np.dtype:
-    """float16 is computed in float32 (then rounded back); other floats as they are."""
-    return np.dtype(np.float32) if arr.dtype == np.float16 else arr.dtype
+    """float16 is computed in float32 (then rounded back); other floats as they are (``_checks.work_dtype``)."""
+    return work_dtype(arr.dtype)
 
 
 # --------------------------------------------------------------------------- layout helpers

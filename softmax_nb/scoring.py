@@ -235,8 +235,7 @@ def ece_noise_floor(probs: ArrayLike, n_bins: int = 15, n_draws: int = 1000,
         raise ValueError("probs rows must sum to 1 (within 1e-6) to be sampled from")
     m = check_positive_int(n_bins, "n_bins")
     draws = check_positive_int(n_draws, "n_draws")
-    gen = np.random.default_rng(0) if rng is None else (
-        np.random.default_rng(rng) if isinstance(rng, (int, np.integer)) else check_generator(rng))
+    gen = np.random.default_rng(0) if rng is None else check_generator(rng)
     n = p.shape[0]
     pred = p.argmax(axis=1)
     conf = p[np.arange(n), pred]

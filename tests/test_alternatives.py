@@ -297,10 +297,17 @@ def test_bad_temperature(temperature):
         gumbel_softmax([1.0, 2.0], temperature, np.random.default_rng(0))
 
 
-@pytest.mark.parametrize("rng", [None, 42, np.random.RandomState(0)])
+@pytest.mark.parametrize("rng", [np.random.RandomState(0), 1.5, "42", True])
 def test_bad_rng(rng):
-    with pytest.raises(ValueError, match="rng must be a numpy.random.Generator"):
+    with pytest.raises(TypeError, match="rng must be an int seed, a numpy.random.Generator"):
         gumbel_softmax([1.0, 2.0], 1.0, rng)
+
+
+def test_int_seed_equals_generator():
+    """SPEC 7: an int seed means np.random.default_rng(seed)."""
+    a = gumbel_softmax([1.0, 2.0, 0.5], 0.7, 42)
+    b = gumbel_softmax([1.0, 2.0, 0.5], 0.7, np.random.default_rng(42))
+    np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("logits_, kwargs, match", [

@@ -147,7 +147,9 @@ def test_check_bounds():
 
 
 def test_check_fraction_is_open():
-    assert c.check_fraction("0.25", "val_size") == 0.25
+    assert c.check_fraction(np.float32(0.25), "val_size") == 0.25
+    with pytest.raises(TypeError, match=r"val_size must be a number in \(0, 1\), got str '0.25'"):
+        c.check_fraction("0.25", "val_size")  # a numeric string is a type error (issue 21, R15)
     for bad in (0.0, 1.0, -0.1, np.nan):
         with pytest.raises(ValueError, match=r"val_size must be in \(0, 1\)"):
             c.check_fraction(bad, "val_size")
@@ -159,8 +161,15 @@ def test_check_fraction_is_open():
 def test_check_generator():
     rng = np.random.default_rng(0)
     assert c.check_generator(rng) is rng
-    with pytest.raises(ValueError, match="rng must be a numpy.random.Generator .* got int"):
-        c.check_generator(42)
+    # SPEC 7: an int seed is default_rng(seed); None is fresh entropy
+    assert c.check_generator(42).random() == np.random.default_rng(42).random()
+    assert c.check_generator(np.int64(7)).random() == np.random.default_rng(7).random()
+    assert isinstance(c.check_generator(None), np.random.Generator)
+    for bad in (np.random.RandomState(0), 1.0, "42", True, object()):
+        with pytest.raises(TypeError, match="rng must be an int seed, a numpy.random.Generator .* got "):
+            c.check_generator(bad)
+    with pytest.raises(ValueError, match="rng must be a non-negative integer seed"):
+        c.check_generator(-1)
 
 
 # --------------------------------------------------------------------------- labels, weights, probabilities

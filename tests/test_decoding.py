@@ -194,8 +194,8 @@ def test_sample_order_of_operations_and_rng_use():
 def test_sample_rejects_bad_arguments():
     with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
         sample([0.0, 1.0], np.random.default_rng(0), temperature=0.0)
-    with pytest.raises(ValueError, match="rng must be a numpy.random.Generator"):
-        sample([0.0, 1.0], 42)
+    with pytest.raises(TypeError, match="rng must be an int seed, a numpy.random.Generator"):
+        sample([0.0, 1.0], np.random.RandomState(42))
 
 
 # --------------------------------------------------------------------------- corpus, vocabulary, model
@@ -272,5 +272,5 @@ def test_generate_greedy_and_sampled():
     assert generate(model, prompts, 4, np.random.default_rng(0), top_p=0.9)[0].shape == (3, 4)
     with pytest.raises(ValueError, match="prompt must hold at least"):
         generate(model, [0], 5, greedy=True)
-    with pytest.raises(ValueError, match="rng must be"):
-        generate(model, prompt, 5)
+    with pytest.raises(TypeError, match="rng must be"):
+        generate(model, prompt, 5, 1.5)
