@@ -1,4 +1,4 @@
-"""Tests for softmax_nb.decoding: logit filters, sampling, the corpus and the character MLP."""
+"""Tests for softmax_nb.decoding (logit filters, sampling, generation) and softmax_nb.charlm (corpus, character MLP)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from softmax_nb import numerical_gradient, softmax
-from softmax_nb.decoding import (CharMLP, CharVocab, _loss_and_grads, generate, load_corpus, min_p_filter, sample,
-                                 top_k_filter, top_p_filter, train_char_mlp)
+from softmax_nb.charlm import CharMLP, CharVocab, _loss_and_grads, load_corpus, train_char_mlp
+from softmax_nb.decoding import generate, min_p_filter, sample, top_k_filter, top_p_filter
 
 DTYPES = [np.float16, np.float32, np.float64]
 
@@ -274,3 +274,18 @@ def test_generate_greedy_and_sampled():
         generate(model, [0], 5, greedy=True)
     with pytest.raises(TypeError, match="rng must be"):
         generate(model, prompt, 5, 1.5)
+
+
+def test_moved_names_still_import_from_decoding_with_a_deprecation_warning():
+    import softmax_nb.charlm as charlm
+    import softmax_nb.decoding as decoding
+    for name in ("load_corpus", "CharVocab", "CharMLP", "TrainLog", "train_char_mlp"):
+        with pytest.warns(DeprecationWarning, match=f"decoding.{name} moved to softmax_nb.charlm") as rec:
+            obj = getattr(decoding, name)
+        assert obj is getattr(charlm, name)
+        assert rec[0].filename == __file__  # stacklevel points at the caller
+        assert name not in decoding.__all__ and name in charlm.__all__
+    with pytest.warns(DeprecationWarning):
+        from softmax_nb.decoding import CharVocab as Old  # noqa: F401
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        decoding.nope  # noqa: B018
