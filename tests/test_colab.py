@@ -24,10 +24,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
-import make_student  # noqa: E402
 import nbtools  # noqa: E402
 
-CHAPTERS = make_student.toc_notebooks()
+CHAPTERS = nbtools.toc_notebooks()
 IDS = [p.stem for p in CHAPTERS]
 
 

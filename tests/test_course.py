@@ -23,12 +23,13 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
+import book_numbers  # noqa: E402
 import make_course  # noqa: E402
-import make_student  # noqa: E402
+import myst_blocks  # noqa: E402
 
 PATHS = sorted((ROOT / "book" / "course" / "paths").glob("*.yml"))
 IDS = [p.stem for p in PATHS]
-REFS = make_student.collect_refs()
+REFS = book_numbers.collect_refs()
 
 
 def test_there_are_three_paths():
@@ -68,10 +69,10 @@ def test_trimmed_book_has_no_reference_to_dropped_chapters(path, tmp_path):
     assert "book/api" in listed and "book/glossary" in listed
     dropped = {Path(c).name for c in make_course.chapter_files() if c not in listed}
     for page, text in text_of(site).items():
-        for m in make_student.ROLE.finditer(text):
+        for m in myst_blocks.ROLE.finditer(text):
             if m["role"] not in make_course.XREF_ROLES:
                 continue
-            _, target = make_student._split_target(m["content"])
+            _, target = myst_blocks.split_target(m["content"])
             doc = Path(target).name if m["role"] == "doc" else getattr(REFS.labels.get(target), "doc", None)
             assert doc not in dropped, f"{page.name}: {m.group(0)} refers to a dropped chapter"
 

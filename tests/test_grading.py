@@ -31,8 +31,11 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
+import book_numbers  # noqa: E402
+import course_exercises  # noqa: E402
 import grade  # noqa: E402
 import make_student  # noqa: E402
+import myst_blocks  # noqa: E402
 
 # One worker runs this module's expensive module-scoped build (make unit uses --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("test_grading")
@@ -46,9 +49,9 @@ def solution_code(nb) -> dict[str, str]:
     label = None
     for cell in nb.cells:
         if cell.cell_type == "markdown":
-            for block in make_student.split_blocks(cell.source):
+            for block in myst_blocks.split_blocks(cell.source):
                 if block.name == "solution-start":
-                    label = make_student.solution_label(block)
+                    label = myst_blocks.solution_label(block)
                 elif block.name == "solution-end":
                     label = None
         elif label is not None:
@@ -57,16 +60,16 @@ def solution_code(nb) -> dict[str, str]:
 
 
 def test_graded_exercises_exist_and_have_interfaces():
-    refs = make_student.collect_refs()
-    graded = grade.graded_exercises()
+    refs = book_numbers.collect_refs()
+    graded = course_exercises.graded_exercises()
     assert len(graded) >= 15
     for label, info in graded.items():
         assert label in refs.labels, f"{label}: no such exercise in the book"
         assert info.get("answer"), f"{label}: autograded without an answer interface"
         assert info["tests"].get("hidden"), f"{label}: no hidden test"
         assert info.get("points", 1) > 0
-        public = grade.ok_test(label, info, hidden=False)
-        full = grade.ok_test(label, info, hidden=True)
+        public = course_exercises.ok_test(label, info, hidden=False)
+        full = course_exercises.ok_test(label, info, hidden=True)
         env: dict = {}
         exec(full, env)  # a valid OK-format file
         assert env["test"]["name"] == label and env["test"]["points"] == info.get("points", 1)
@@ -81,7 +84,7 @@ def test_graded_exercises_exist_and_have_interfaces():
 
 def test_every_prose_exercise_has_a_rubric_and_every_exercise_a_hint():
     data = yaml.safe_load((ROOT / "book" / "course" / "exercises.yml").read_text())["exercises"]
-    refs = make_student.collect_refs()
+    refs = book_numbers.collect_refs()
     exercises = [lb for lb, t in refs.labels.items() if t.kind == "exercise"]
     missing = [lb for lb in exercises if not data.get(lb, {}).get("hint")]
     assert not missing, f"exercises without a hint: {missing}"

@@ -36,9 +36,13 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
+import book_numbers  # noqa: E402
+import course_exercises  # noqa: E402
 import make_student  # noqa: E402
+import myst_blocks  # noqa: E402
+import nbtools  # noqa: E402
 
-CHAPTERS = make_student.toc_notebooks()
+CHAPTERS = nbtools.toc_notebooks()
 IDS = [p.stem for p in CHAPTERS]
 
 
@@ -51,10 +55,10 @@ def walk(nb):
     open_label = None
     for cell in nb.cells:
         if cell.cell_type == "markdown":
-            for block in make_student.split_blocks(cell.source):
+            for block in myst_blocks.split_blocks(cell.source):
                 if block.name == "solution-start":
                     yield cell, block, open_label
-                    open_label = make_student.solution_label(block)
+                    open_label = myst_blocks.solution_label(block)
                 elif block.name == "solution-end":
                     yield cell, block, open_label
                     open_label = None
@@ -82,7 +86,7 @@ def test_every_exercise_has_exactly_one_solution(path):
             assert open_label is None, f"{path.name}: exercise {label} inside the solution of {open_label}"
             exercises.append(label)
         elif block.name in ("solution-start", "solution"):
-            label = make_student.solution_label(block)
+            label = myst_blocks.solution_label(block)
             assert label, f"{path.name}: a solution that names no exercise ({block.lines[:2]})"
             assert open_label is None, f"{path.name}: solution {label} opened inside solution {open_label}"
             assert label in exercises, f"{path.name}: solution for {label!r} before/without its exercise"
@@ -115,7 +119,7 @@ def test_solution_cells_sit_inside_solution_blocks(path):
 def _interfaces() -> set[str]:
     """The answer interfaces the stubs give on purpose ("def f(z):", a name), from exercises.yml."""
     out = set()
-    for info in make_student.load_exercises().values():
+    for info in course_exercises.load_exercises().values():
         for a in info.get("answer") or []:
             out |= {a, a.rstrip(":") + ":", make_student._answer_names([a])[0]}
     return out
@@ -136,8 +140,8 @@ def visible_code(cell) -> str:
 @pytest.fixture(scope="module")
 def student_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("student")
-    refs = make_student.collect_refs()
-    exercises = make_student.load_exercises()
+    refs = book_numbers.collect_refs()
+    exercises = course_exercises.load_exercises()
     for path in CHAPTERS:
         make_student.write_student(path, out, "handout", refs, exercises)
     return out
@@ -191,8 +195,8 @@ def test_student_notebook_runs(path, student_dir):
     assert not problems, f"{path.name} (student version) does not run top to bottom:\n" + "\n".join(problems)
 
 
-REFS = make_student.collect_refs()
-EXERCISES = make_student.load_exercises()
+REFS = book_numbers.collect_refs()
+EXERCISES = course_exercises.load_exercises()
 
 
 def markdown(nb) -> str:
@@ -203,7 +207,7 @@ def markdown(nb) -> str:
 def test_handout_has_no_raw_myst(path, student_dir):
     student = read(student_dir / path.name)
     text = markdown(student)
-    roles = make_student.ROLE.findall(text)
+    roles = myst_blocks.ROLE.findall(text)
     assert not roles, f"{path.name}: raw MyST roles in the handout: {roles[:5]}"
     fences = re.findall(r"^(?:`{3,}|:{3,})\{[\w:-]+\}.*$", text, re.MULTILINE)
     assert not fences, f"{path.name}: raw MyST directives in the handout: {fences[:5]}"

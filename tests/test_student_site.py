@@ -34,12 +34,16 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
+import book_numbers  # noqa: E402
+import course_exercises  # noqa: E402
 import make_student  # noqa: E402
+import myst_blocks  # noqa: E402
+import nbtools  # noqa: E402
 
 # One worker runs this module's expensive module-scoped build (make unit uses --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("test_student_site")
 
-CHAPTERS = make_student.toc_notebooks()
+CHAPTERS = nbtools.toc_notebooks()
 
 
 @pytest.fixture(scope="module")
@@ -87,9 +91,9 @@ def solution_material(path: Path) -> tuple[list[str], list[str]]:
             continue
         if cell.cell_type != "markdown":
             continue
-        for block in make_student.split_blocks(cell.source):
+        for block in myst_blocks.split_blocks(cell.source):
             if block.name == "solution-start":
-                open_label = make_student.solution_label(block)
+                open_label = myst_blocks.solution_label(block)
             elif block.name == "solution-end":
                 open_label = None
             elif block.name == "solution" or (open_label and block.name is None):
@@ -115,7 +119,7 @@ def test_no_solution_anywhere_in_the_site(site):
                       for c in nbformat.read(ch, as_version=4).cells
                       if "solution" not in c.metadata.get("tags", []))
     # the answer interfaces the stubs give on purpose (book/course/exercises.yml), e.g. "def f(z):"
-    interfaces = {a.rstrip(":") + ":" for info in make_student.load_exercises().values()
+    interfaces = {a.rstrip(":") + ":" for info in course_exercises.load_exercises().values()
                   for a in (info.get("answer") or []) if a.startswith("def ")}
     leaks = []
     for chapter in CHAPTERS:
@@ -179,7 +183,7 @@ def test_workflow_publishes_the_student_branch_and_site():
 
 
 def test_handout_numbers_match_the_site(site):
-    refs = make_student.collect_refs()
+    refs = book_numbers.collect_refs()
     problems = []
     for label, target in refs.labels.items():
         page = site["html"] / "book" / f"{target.doc}.html"
@@ -210,7 +214,7 @@ def test_student_pdf_has_no_solutions():
     text = re.sub(r"\s+", " ", run.stdout)
     public = " ".join(re.sub(r"\s+", " ", c.source) for ch in CHAPTERS
                       for c in nbformat.read(ch, as_version=4).cells if "solution" not in c.metadata.get("tags", []))
-    interfaces = {a.rstrip(":") + ":" for info in make_student.load_exercises().values()
+    interfaces = {a.rstrip(":") + ":" for info in course_exercises.load_exercises().values()
                   for a in (info.get("answer") or []) if a.startswith("def ")}
     leaks = []
     for chapter in CHAPTERS:

@@ -5,11 +5,11 @@ Usage::
     python tools/grade.py SUBMISSIONS_DIR [--out grades.csv]     (make grade SUBMISSIONS=dir/)
     python tools/grade.py --write-tests DIR [--hidden]            (the otter test files)
 
-The tests come from ``book/course/exercises.yml``: for every exercise with
-``tests``, an otter OK-format test file ``<label>.py`` whose cases are the
-``public`` expressions (students run them with ``grader.check("<label>")``)
-and, for grading, the ``hidden`` ones too. An exercise scores its ``points``
-when every case passes and 0 otherwise.
+The tests come from ``book/course/exercises.yml`` (``tools/course_exercises.py``
+writes them): for every exercise with ``tests``, an otter OK-format test file
+``<label>.py`` whose cases are the ``public`` expressions (students run them
+with ``grader.check("<label>")``) and, for grading, the ``hidden`` ones too. An
+exercise scores its ``points`` when every case passes and 0 otherwise.
 
 Each submission (any ``*.ipynb`` under SUBMISSIONS_DIR) is matched to its
 chapter by the exercise labels it contains, executed once by
@@ -27,7 +27,6 @@ import argparse
 import csv
 import json
 import os
-import pprint
 import sys
 import tempfile
 from pathlib import Path
@@ -36,31 +35,13 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import make_student  # noqa: E402
-
-SETUP = "import numpy as np\nimport softmax_nb as snb"
-
-
-def graded_exercises(exercises: dict[str, dict] | None = None) -> dict[str, dict]:
-    exercises = make_student.load_exercises() if exercises is None else exercises
-    return {label: info for label, info in exercises.items() if info.get("tests")}
-
-
-def ok_test(label: str, info: dict, hidden: bool) -> str:
-    """An otter OK-format test file for one exercise (all-or-nothing ``points``)."""
-    cases = []
-    for kind in ("public", "hidden") if hidden else ("public",):
-        for expr in info["tests"].get(kind, []):
-            code = ">>> " + SETUP.replace("\n", "\n>>> ") + f"\n>>> bool({expr})\nTrue"
-            cases.append({"code": code, "hidden": kind == "hidden", "locked": False})
-    test = {"name": label, "points": info.get("points", 1), "all_or_nothing": True,
-            "suites": [{"cases": cases, "scored": True, "setup": "", "teardown": "", "type": "doctest"}]}
-    return "OK_FORMAT = True\n\ntest = " + pprint.pformat(test, width=100, sort_dicts=False) + "\n"
+from book_numbers import collect_refs  # noqa: E402
+from course_exercises import graded_exercises, load_exercises, write_tests  # noqa: E402
 
 
 def chapter_labels() -> dict[str, list[str]]:
     """Chapter file stem -> labels of its autograded exercises, in book order."""
-    refs = make_student.collect_refs()
+    refs = collect_refs()
     out: dict[str, list[str]] = {}
     for label in graded_exercises():
         target = refs.labels.get(label)
@@ -69,17 +50,6 @@ def chapter_labels() -> dict[str, list[str]]:
     for labels in out.values():
         labels.sort(key=lambda lb: [int(x) for x in refs.labels[lb].number.split(".")])
     return out
-
-
-def write_tests(directory: Path, labels: list[str] | None = None, hidden: bool = False) -> list[Path]:
-    graded = graded_exercises()
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for label in labels if labels is not None else list(graded):
-        path = directory / f"{label}.py"
-        path.write_text(ok_test(label, graded[label], hidden))
-        written.append(path)
-    return written
 
 
 def chapter_of(nb: nbformat.NotebookNode, by_chapter: dict[str, list[str]]) -> str | None:
@@ -124,7 +94,8 @@ def grade(submissions: Path, out_csv: Path) -> list[dict]:
                 continue
             if doc not in zips:
                 zips[doc] = autograder_zip(doc, by_chapter[doc], work)
-            results = otter_run(str(path), autograder=str(zips[doc]), output_dir=None, no_logo=True, debug=bool(os.environ.get("GRADE_DEBUG")))
+            results = otter_run(str(path), autograder=str(zips[doc]), output_dir=None, no_logo=True,
+                                debug=bool(os.environ.get("GRADE_DEBUG")))
             total = possible = 0.0
             for label in by_chapter[doc]:
                 result = results.results.get(label)
@@ -148,7 +119,7 @@ def grade(submissions: Path, out_csv: Path) -> list[dict]:
 
 def rubric() -> str:
     lines = []
-    for label, info in make_student.load_exercises().items():
+    for label, info in load_exercises().items():
         if info.get("rubric"):
             lines.append(f"{label}: {info['rubric']}")
     return "\n".join(lines)

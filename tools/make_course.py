@@ -41,7 +41,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import make_student  # noqa: E402
+from book_numbers import Refs, collect_refs  # noqa: E402
+from course_exercises import load_exercises  # noqa: E402
+from myst_blocks import ROLE, split_blocks, split_target  # noqa: E402
 from nbtools import toc_files  # noqa: E402
 
 XREF_ROLES = {"eq", "numref", "ref", "prf:ref", "doc"}
@@ -76,9 +78,9 @@ def is_reference_page(name: str) -> bool:
     return not (ROOT / f"{name}.ipynb").is_file()
 
 
-def plain_reference(role: str, content: str, refs: make_student.Refs) -> str:
+def plain_reference(role: str, content: str, refs: Refs) -> str:
     """The text a reference to a dropped page becomes."""
-    text, target = make_student._split_target(content)
+    text, target = split_target(content)
     if role == "doc":
         t = refs.docs.get(Path(target).name)
         title = t.title if t else target
@@ -102,14 +104,14 @@ def plain_reference(role: str, content: str, refs: make_student.Refs) -> str:
     return f"{word} {number} of the full book"
 
 
-def rewrite(text: str, dropped: set[str], refs: make_student.Refs) -> str:
+def rewrite(text: str, dropped: set[str], refs: Refs) -> str:
     """Turn every cross-reference into ``dropped`` pages (file stems) into plain text."""
 
     def repl(m: re.Match) -> str:
         role = m["role"]
         if role not in XREF_ROLES:
             return m.group(0)
-        _, target = make_student._split_target(m["content"])
+        _, target = split_target(m["content"])
         if role == "doc":
             doc = Path(target).name
         else:
@@ -119,7 +121,7 @@ def rewrite(text: str, dropped: set[str], refs: make_student.Refs) -> str:
             return plain_reference(role, m["content"], refs)
         return m.group(0)
 
-    return make_student.ROLE.sub(repl, text)
+    return ROLE.sub(repl, text)
 
 
 def load_path(path: Path) -> dict:
@@ -138,7 +140,7 @@ def load_path(path: Path) -> dict:
 
 def build(path_file: Path, out: Path) -> Path:
     spec = load_path(path_file)
-    refs = make_student.collect_refs()
+    refs = collect_refs()
     keep = set(spec["chapters"]) | {c for c in chapter_files() if is_reference_page(c)}
     dropped = {Path(c).name for c in chapter_files() if c not in keep}
     site = out / path_file.stem
@@ -182,14 +184,14 @@ STAR_MINUTES = {1: 10, 2: 20, 3: 40}
 def chapter_plan(path: Path) -> dict:
     """Time estimates of one chapter: reading (100 words a minute plus 2 minutes per code
     cell, solutions excluded) and exercises (``minutes`` in exercises.yml, else 10/20/40 for ★/★★/★★★)."""
-    exercises = make_student.load_exercises()
+    exercises = load_exercises()
     nb = nbformat.read(path, as_version=4)
     words = code = 0
     labels: list[tuple[str, int]] = []
     in_solution = False
     for cell in nb.cells:
         if cell.cell_type == "markdown":
-            for block in make_student.split_blocks(cell.source):
+            for block in split_blocks(cell.source):
                 if block.name == "solution-start":
                     in_solution = True
                 elif block.name == "solution-end":

@@ -72,7 +72,6 @@ import copy
 import re
 import shutil
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -80,16 +79,14 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from book_numbers import Refs, collect_refs  # noqa: E402
+from course_exercises import load_exercises, write_tests  # noqa: E402
+from myst_blocks import (  # noqa: E402
+    EQ_CLOSE, ROLE, SOLUTION_TAG, TARGET, Block, solution_label, split_blocks, split_target, trim)
 from nbtools import toc_files, toc_notebooks  # noqa: E402
 
-SOLUTION_TAG = "solution"
 STUB_TAGS = ["student-stub", "raises-exception"]
 STUDENT_BRANCH = "student"
-EXERCISES_YML = ROOT / "book" / "course" / "exercises.yml"
-FENCE_OPEN = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<name>[\w:-]+)\}[ \t]*(?P<arg>.*?)\s*$")
-TARGET = re.compile(r"^\((?P<label>[\w.:-]+)\)=\s*$")
-EQ_CLOSE = re.compile(r"^\$\$\s*\((?P<label>[\w.:-]+)\)\s*$")
-ROLE = re.compile(r"\{(?P<role>[\w:-]+)\}`(?P<content>[^`]*)`")
 PROSE_QUESTION = re.compile(
     r"\b(why|when is|when does|which|what does|what happens|explain|show that|is the|does either|"
     r"how large|interpret)\b", re.IGNORECASE)
@@ -97,227 +94,11 @@ ADMONITIONS = {"admonition", "note", "tip", "warning", "important", "caution", "
                "error", "hint", "seealso", "dropdown", "margin", "sidebar"}
 
 
-# --------------------------------------------------------------------------- parsing
-
-@dataclass
-class Block:
-    """A piece of a markdown cell: plain text, or one fenced MyST directive."""
-
-    name: str | None  # directive name, None for plain text
-    arg: str
-    lines: list[str]  # all lines, fences included
-    options: dict[str, str]
-    body: list[str]  # content lines after the options, without the fences
-
-
-def split_blocks(text: str) -> list[Block]:
-    """Split markdown into plain-text runs and top-level fenced directives."""
-    lines = text.split("\n")
-    blocks: list[Block] = []
-    plain: list[str] = []
-    i = 0
-    while i < len(lines):
-        m = FENCE_OPEN.match(lines[i])
-        if not m:
-            plain.append(lines[i])
-            i += 1
-            continue
-        if plain:
-            blocks.append(Block(None, "", plain, {}, plain))
-            plain = []
-        fence = m["fence"]
-        j = i + 1
-        while j < len(lines) and lines[j].strip() != fence:
-            j += 1
-        inner = lines[i + 1:j]
-        options: dict[str, str] = {}
-        k = 0
-        while k < len(inner) and re.match(r"^:[\w-]+:", inner[k]):
-            key, _, value = inner[k][1:].partition(":")
-            options[key] = value.strip()
-            k += 1
-        blocks.append(Block(m["name"], m["arg"], lines[i:j + 1], options, inner[k:]))
-        i = j + 1
-    if plain:
-        blocks.append(Block(None, "", plain, {}, plain))
-    return blocks
-
-
-def solution_label(block: Block) -> str:
-    return block.arg.split()[0] if block.arg.split() else ""
-
-
-def trim(lines: list[str]) -> list[str]:
-    lines = list(lines)
-    while lines and not lines[0].strip():
-        lines.pop(0)
-    while lines and not lines[-1].strip():
-        lines.pop()
-    return lines
-
-
-# --------------------------------------------------------------------------- numbering
-
-@dataclass
-class Target:
-    kind: str  # chapter, section, equation, figure, exercise, theorem-like name
-    number: str | None
-    title: str
-    doc: str
-
-
-@dataclass
-class Refs:
-    """What the book numbers: chapters, equations, figures, exercises, sections."""
-
-    docs: dict[str, Target] = field(default_factory=dict)  # "03_overflow" -> chapter
-    labels: dict[str, Target] = field(default_factory=dict)
-    figures: dict[tuple[str, int], str] = field(default_factory=dict)  # (doc, cell index) -> number
-    citations: dict[str, str] = field(default_factory=dict)
-    terms: set[str] = field(default_factory=set)
-
-
-def chapter_numbers() -> dict[str, int | None]:
-    """Chapter number of every page of ``_toc.yml`` (None when unnumbered), as Jupyter Book numbers them.
-
-    Numbered parts count on from one part to the next.
-    """
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    numbers: dict[str, int | None] = {str(Path(toc["root"]).with_suffix("")): None}
-    n = 0
-    for part in toc.get("parts", []):
-        for entry in part.get("chapters", []):
-            name = str(Path(entry["file"]).with_suffix(""))
-            if part.get("numbered"):
-                n += 1
-                numbers[name] = n
-            else:
-                numbers[name] = None
-    for name in toc_files():
-        numbers.setdefault(name, None)
-    return numbers
-
-
-def page_title(path: Path) -> str:
-    if path.suffix == ".ipynb":
-        texts = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown"]
-    else:
-        texts = [path.read_text()]
-    for text in texts:
-        m = re.search(r"^# (.+)$", text, re.MULTILINE)
-        if m:
-            return m.group(1).strip()
-    return path.stem
-
-
-def _num(chapter: int | None, n: int) -> str:
-    return f"{chapter}.{n}" if chapter is not None else str(n)
-
-
-def collect_refs() -> Refs:
-    """Number every chapter, equation, figure, exercise and theorem as the book does."""
-    refs = Refs()
-    numbers = chapter_numbers()
-    for name, chapter in numbers.items():
-        for suffix in (".ipynb", ".md"):
-            path = ROOT / f"{name}{suffix}"
-            if path.is_file():
-                break
-        else:
-            continue
-        doc = Path(name).name
-        refs.docs[doc] = Target("chapter", str(chapter) if chapter is not None else None, page_title(path), doc)
-        if path.suffix != ".ipynb":
-            for m in re.finditer(r"^\((?P<label>[\w.:-]+)\)=\s*\n#+ (?P<title>.+)$", path.read_text(), re.M):
-                refs.labels[m["label"]] = Target("section", None, m["title"].strip(), doc)
-            continue
-        nb = nbformat.read(path, as_version=4)
-        counters: dict[str, int] = {}
-
-        def bump(kind: str) -> str:
-            counters[kind] = counters.get(kind, 0) + 1
-            return _num(chapter, counters[kind])
-
-        for index, cell in enumerate(nb.cells):
-            if cell.cell_type == "code":
-                fig = cell.metadata.get("mystnb", {}).get("figure", {})
-                if fig.get("caption"):
-                    number = bump("figure")
-                    refs.figures[(doc, index)] = number
-                    if fig.get("name"):
-                        refs.labels[fig["name"]] = Target("figure", number, fig["caption"], doc)
-                continue
-            if cell.cell_type != "markdown":
-                continue
-            lines = cell.source.split("\n")
-            for i, line in enumerate(lines):
-                t = TARGET.match(line)
-                if t:
-                    heading = next((ln for ln in lines[i + 1:] if ln.strip()), "")
-                    level = len(heading) - len(heading.lstrip("#"))
-                    title = heading.lstrip("#").strip()
-                    if level == 1:
-                        refs.labels[t["label"]] = Target("chapter", refs.docs[doc].number, title, doc)
-                    else:
-                        refs.labels[t["label"]] = Target("section", None, title, doc)
-                e = EQ_CLOSE.match(line)
-                if e:
-                    refs.labels[e["label"]] = Target("equation", bump("equation"), "", doc)
-            for block in split_blocks(cell.source):
-                label = block.options.get("label") or block.options.get("name")
-                if block.name == "exercise":
-                    number = bump("exercise")
-                    if label:
-                        refs.labels[label] = Target("exercise", number, block.arg, doc)
-                elif block.name and block.name.startswith("prf:") and block.name != "prf:proof":
-                    kind = block.name.split(":", 1)[1]
-                    number = bump(kind)
-                    if label:
-                        refs.labels[label] = Target(kind, number, block.arg, doc)
-                elif block.name == "math" and label:
-                    refs.labels[label] = Target("equation", bump("equation"), "", doc)
-                elif block.name == "glossary":
-                    for ln in block.body:
-                        if ln.strip() and not ln.startswith((" ", "\t")):
-                            refs.terms.add(ln.strip())
-    refs.citations = load_citations(ROOT / "references.bib")
-    return refs
-
-
-def load_citations(bib: Path) -> dict[str, str]:
-    """``key -> "Lin et al., 2017"`` from a BibTeX file (author-year, as the book cites)."""
-    if not bib.is_file():
-        return {}
-    from pybtex.database import parse_file
-
-    out = {}
-    for key, entry in parse_file(str(bib)).entries.items():
-        people = entry.persons.get("author") or entry.persons.get("editor") or []
-        names = [" ".join(p.last_names).replace("{", "").replace("}", "") for p in people]
-        if not names:
-            who = entry.fields.get("organization", entry.fields.get("title", key)).strip("{}")
-        elif len(names) == 1:
-            who = names[0]
-        elif len(names) == 2:
-            who = f"{names[0]} and {names[1]}"
-        else:
-            who = f"{names[0]} et al."
-        out[key] = f"{who}, {entry.fields.get('year', 'n.d.')}"
-    return out
-
-
 # --------------------------------------------------------------------------- MyST -> Markdown
-
-def _split_target(content: str) -> tuple[str | None, str]:
-    m = re.match(r"^(?P<text>.*?)\s*<(?P<target>[^<>]+)>$", content.strip(), re.S)
-    if m:
-        return m["text"], m["target"]
-    return None, content.strip()
-
 
 def render_role(role: str, content: str, refs: Refs, before: str = "") -> str:
     """Plain-Markdown text for one MyST role, with the book's numbers."""
-    text, target = _split_target(content)
+    text, target = split_target(content)
     role = role.split(":")[-1] if role.startswith(("prf:", "std:")) else role
     if role == "eq":
         t = refs.labels.get(target)
@@ -431,16 +212,6 @@ def exercise_markdown(block: Block, number: str, body: list[str] | None = None) 
     if label:
         title += f" (`{label}`)"
     return [title, "", *trim(block.body if body is None else body)]
-
-
-# --------------------------------------------------------------------------- exercises data
-
-def load_exercises() -> dict[str, dict]:
-    """Per-exercise course data (hint, answer interface, points, tests, time) keyed by label."""
-    if not EXERCISES_YML.is_file():
-        return {}
-    data = yaml.safe_load(EXERCISES_YML.read_text()) or {}
-    return data.get("exercises", {}) or {}
 
 
 def _strip_magics(src: str) -> str:
@@ -753,9 +524,7 @@ def write_student(path: Path, out_dir: Path, mode: str = "handout", refs: Refs |
         labels = [lb for lb, info in exercises.items() if info.get("tests") and f":label: {lb}" in text]
         graded = mode == "handout" and bool(labels)
         if graded:
-            import grade  # tools/grade.py
-
-            grade.write_tests(out_dir / "tests" / path.stem, labels, hidden=False)
+            write_tests(out_dir / "tests" / path.stem, labels, hidden=False)
     student = student_notebook(nb, mode=mode, doc=path.stem, refs=refs, exercises=exercises, graded=graded)
     nbformat.validate(student)
     out_dir.mkdir(parents=True, exist_ok=True)
