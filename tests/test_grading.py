@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT / "tools"))
 import book_numbers  # noqa: E402
 import course_exercises  # noqa: E402
 import grade  # noqa: E402
-import make_student  # noqa: E402
 import myst_blocks  # noqa: E402
+import student_convert  # noqa: E402
 
 # One worker runs this module's expensive module-scoped build (make unit uses --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("test_grading")
@@ -101,7 +101,7 @@ def graded(tmp_path_factory):
     nbformat.write(key, subs / "key.ipynb")
 
     handout_dir = tmp_path_factory.mktemp("handout")
-    handout_path = make_student.write_student(CHAPTER, handout_dir, "handout")
+    handout_path = student_convert.write_student(CHAPTER, handout_dir, "handout")
     handout = nbformat.read(handout_path, as_version=4)
     nbformat.write(handout, subs / "stub.ipynb")
 

@@ -38,9 +38,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import book_numbers  # noqa: E402
 import course_exercises  # noqa: E402
-import make_student  # noqa: E402
 import myst_blocks  # noqa: E402
+import myst_to_markdown  # noqa: E402
 import nbtools  # noqa: E402
+import solution_names  # noqa: E402
+import student_cells  # noqa: E402
+import student_convert  # noqa: E402
 
 CHAPTERS = nbtools.toc_notebooks()
 IDS = [p.stem for p in CHAPTERS]
@@ -121,7 +124,7 @@ def _interfaces() -> set[str]:
     out = set()
     for info in course_exercises.load_exercises().values():
         for a in info.get("answer") or []:
-            out |= {a, a.rstrip(":") + ":", make_student._answer_names([a])[0]}
+            out |= {a, a.rstrip(":") + ":", student_cells.answer_names([a])[0]}
     return out
 
 
@@ -143,7 +146,7 @@ def student_dir(tmp_path_factory):
     refs = book_numbers.collect_refs()
     exercises = course_exercises.load_exercises()
     for path in CHAPTERS:
-        make_student.write_student(path, out, "handout", refs, exercises)
+        student_convert.write_student(path, out, "handout", refs, exercises)
     return out
 
 
@@ -223,16 +226,16 @@ def test_handout_has_no_raw_myst(path, student_dir):
 
 
 def test_render_roles_examples():
-    assert make_student.render_roles("by {eq}`eq-ovf-lse`", REFS) == "by Equation (3.4)"
-    assert make_student.render_roles("see {doc}`05_cross_entropy`", REFS).startswith("see Chapter 5, *")
-    assert make_student.render_roles("{numref}`fig-ovf-accuracy`", REFS) == "Figure 3.1"
-    assert make_student.render_roles("{numref}`Fig. %s shows <fig-ovf-accuracy>`", REFS) == "Fig. 3.1 shows"
-    assert make_student.render_roles("{doc}`the next chapter <04_sigmoid_vs_softmax>`", REFS) == \
+    assert myst_to_markdown.render_roles("by {eq}`eq-ovf-lse`", REFS) == "by Equation (3.4)"
+    assert myst_to_markdown.render_roles("see {doc}`05_cross_entropy`", REFS).startswith("see Chapter 5, *")
+    assert myst_to_markdown.render_roles("{numref}`fig-ovf-accuracy`", REFS) == "Figure 3.1"
+    assert myst_to_markdown.render_roles("{numref}`Fig. %s shows <fig-ovf-accuracy>`", REFS) == "Fig. 3.1 shows"
+    assert myst_to_markdown.render_roles("{doc}`the next chapter <04_sigmoid_vs_softmax>`", REFS) == \
         "the next chapter (Chapter 4)"
-    cite = make_student.render_roles("{cite}`" + next(iter(REFS.citations)) + "`", REFS)
+    cite = myst_to_markdown.render_roles("{cite}`" + next(iter(REFS.citations)) + "`", REFS)
     assert re.fullmatch(r"\(.+, (\d{4}|n\.d\.)\)", cite), cite
-    assert make_student.render_roles("{math}`x^2`", REFS) == "$x^2$"
-    lines = make_student.render_blocks("```{admonition} Pitfall\n:class: warning\nNever {eq}`eq-ovf-lse`.\n```",
+    assert myst_to_markdown.render_roles("{math}`x^2`", REFS) == "$x^2$"
+    lines = myst_to_markdown.render_blocks("```{admonition} Pitfall\n:class: warning\nNever {eq}`eq-ovf-lse`.\n```",
                                        REFS, {})
     assert lines[:3] == ["> **Pitfall**", ">", "> Never {eq}`eq-ovf-lse`."]
 
@@ -262,7 +265,7 @@ def test_handout_numbers_captions_hints_tracebacks(path, student_dir):
     setup = [c for c in cells if c.cell_type == "code" and re.search(r"^setup\(", c.source, re.M)]
     assert setup and "%xmode Context" in setup[0].source, f"{path.name}: the handout keeps one-line errors"
     # stubs name their earlier variables; hints before stubs; answer cells for prose questions
-    uses = make_student.earlier_variables(original)
+    uses = solution_names.earlier_variables(original)
     for i, c in enumerate(cells):
         if "student-stub" not in c.metadata.get("tags", []):
             continue
@@ -274,7 +277,7 @@ def test_handout_numbers_captions_hints_tracebacks(path, student_dir):
         if EXERCISES.get(label, {}).get("hint"):
             assert "student-hint" in cells[i - 1].metadata.get("tags", []), f"{path.name}: no hint before {label}"
         answer = EXERCISES.get(label, {}).get("answer")
-        for name in make_student._answer_names(answer) if answer else []:
+        for name in student_cells.answer_names(answer) if answer else []:
             assert re.search(rf"^(def )?{name}\b", c.source, re.M), f"{path.name}: {label} stub lacks {name}"
 
 
@@ -282,11 +285,11 @@ def test_earlier_variables_known_cases():
     """The reviewer's hidden-state cases: stubs that rely on earlier variables say so."""
     found = {}
     for path in CHAPTERS:
-        found.update(make_student.earlier_variables(read(path)))
+        found.update(solution_names.earlier_variables(read(path)))
     for label, names in {"ex-sig-4": {"X"}, "ex-temp-2": {"z_val"}, "ex-temp-4": {"z_s", "v", "K_d"}}.items():
         if label in found:
             assert names <= set(found[label]), (label, found[label])
-    assert make_student.free_names(["x = 1\nprint(x, y)", "def f(z):\n    return z + w"]) == ["print", "y", "w"]
+    assert solution_names.free_names(["x = 1\nprint(x, y)", "def f(z):\n    return z + w"]) == ["print", "y", "w"]
 
 
 def test_prose_questions_get_an_answer_cell(student_dir):

@@ -36,9 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import book_numbers  # noqa: E402
 import course_exercises  # noqa: E402
-import make_student  # noqa: E402
 import myst_blocks  # noqa: E402
 import nbtools  # noqa: E402
+import student_tree  # noqa: E402
 
 # One worker runs this module's expensive module-scoped build (make unit uses --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("test_student_site")
@@ -57,7 +57,7 @@ def site(tmp_path_factory):
         pytest.skip("slow (builds the student site): make test-student, or STUDENT_SITE=<dir of make student>")
     else:
         out = tmp_path_factory.mktemp("student")
-        make_student.build(out)
+        student_tree.build(out)
         run = subprocess.run([str(Path(sys.executable).with_name("jupyter-book")), "build", str(out / "site"),
                               "-W", "-n", "--keep-going"], capture_output=True, text=True, timeout=1800)
         rc, log = run.returncode, run.stdout + run.stderr
@@ -155,10 +155,10 @@ def test_launch_buttons_open_the_student_branch(site):
         assert colab and binder, f"{chapter.stem}: no launch buttons"
         for link in colab:
             assert link == f"https://colab.research.google.com/github/{owner_repo}/blob/" \
-                f"{make_student.STUDENT_BRANCH}/book/{chapter.name}", link
+                f"{student_tree.STUDENT_BRANCH}/book/{chapter.name}", link
         for link in binder:
             assert html.unescape(link) == f"https://mybinder.org/v2/gh/{owner_repo}/" \
-                f"{make_student.STUDENT_BRANCH}?urlpath=tree/book/{chapter.name}", link
+                f"{student_tree.STUDENT_BRANCH}?urlpath=tree/book/{chapter.name}", link
         target = branch_tree / "book" / chapter.name
         assert target.is_file(), f"the student branch has no {target}"
         nb = nbformat.read(target, as_version=4)
@@ -179,7 +179,7 @@ def test_workflow_publishes_the_student_branch_and_site():
     job = wf["jobs"]["student-branch"]
     assert job["permissions"] == {"contents": "write"} and job["needs"] == "test"
     script = "\n".join(s.get("run", "") for s in job["steps"])
-    assert f"HEAD:{make_student.STUDENT_BRANCH}" in script and "git push --force" in script
+    assert f"HEAD:{student_tree.STUDENT_BRANCH}" in script and "git push --force" in script
 
 
 def test_handout_numbers_match_the_site(site):

@@ -17,8 +17,9 @@ import pytest
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
 sys.path.insert(0, str(TOOLS))
 
-# The student edition, the grader and the course builder, stage by stage.
-EDITION = ["myst_blocks", "book_numbers", "course_exercises", "make_student", "grade", "make_course"]
+# The student edition, the grader and the course builder, stage by stage: each imports only earlier ones.
+EDITION = ["myst_blocks", "book_numbers", "course_exercises", "myst_to_markdown", "solution_names",
+           "student_cells", "student_convert", "student_tree", "make_student", "grade", "make_course"]
 
 
 def local_imports(path: Path, local: set[str]) -> set[str]:
@@ -94,6 +95,13 @@ def test_grader_and_student_edition_do_not_import_each_other():
     # What both need lives in modules that import neither.
     for shared in ("myst_blocks", "book_numbers", "course_exercises"):
         assert not reachable(graph, shared) & {"grade", "make_student"}, shared
+
+
+def test_edition_modules_are_layered():
+    graph = import_graph()
+    for i, name in enumerate(EDITION):
+        later = graph[name] & set(EDITION[i:])
+        assert not later, f"{name} imports {sorted(later)}, which come after it in EDITION"
 
 
 @pytest.mark.parametrize("name", EDITION)
