@@ -1,31 +1,44 @@
 r"""Softmax over huge vocabularies: chunked, sharded, sampled and hierarchical.
 
 * :func:`chunked_cross_entropy` computes the mean cross-entropy of the logits
-  :math:`Z = H W^\top` (and its gradient) a chunk of the vocabulary at a
+  :math:`Z = H W^\top` (and its gradient) a block of the vocabulary at a
   time, with the online log-sum-exp of :class:`~softmax_nb.streaming.SoftmaxAccumulator`,
   never holding the :math:`N \times V` logits (the idea of "Cut Your Losses",
   Wijmans et al.).
 * :func:`shard_statistics` and :func:`merge_shard_statistics` split the
   vocabulary across workers: each returns :math:`(m, d, z_y)` for its shard,
-  and the merge is the accumulator rule. :func:`sharded_cross_entropy` runs
-  the shards as ``dask.delayed`` tasks.
+  with the range of rows it covers, and the merge checks that the shards
+  tile the vocabulary before applying the accumulator rule.
+  :func:`sharded_cross_entropy` runs the shards as ``dask.delayed`` tasks.
 * :func:`sampled_softmax_loss` approximates the loss with a few sampled
   negatives and the log-Q correction (Jean et al., 2015).
 * :func:`huffman_codes` and :func:`hierarchical_softmax_nll` implement a
   hierarchical softmax over a Huffman tree (Morin and Bengio, 2005; Mikolov
   et al., 2013).
+
+Precision follows the package's half-precision rule (:func:`softmax_nb._checks.work_dtype`):
+float16 input is computed in float32 (logits, running maxima and sums,
+gradient accumulators) and rounded to float16 once, at the end; float32
+stays float32 and float64 stays float64. Mixed inputs use their promoted
+dtype (``numpy.result_type``); integer input is float64. Losses are numpy
+scalars of that dtype, as :func:`softmax_nb.cross_entropy` returns.
 """
 
 from __future__ import annotations
 
+import functools
 import heapq
+import inspect
 import math
-from typing import NamedTuple
+import warnings
+from collections.abc import Callable
+from typing import Any, Literal, NamedTuple, TypeVar, cast, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._checks import as_float_array, check_generator, check_positive_int
+from ._checks import (ArgumentTypeError, as_float_array, check_bool, check_choice, check_finite, check_generator,
+                      check_labels, check_positive_int, work_dtype)
 from .core import logsumexp
 from .streaming import SoftmaxAccumulator
 
@@ -33,40 +46,137 @@ __all__ = ["chunked_cross_entropy", "ShardStats", "shard_statistics", "merge_sha
            "sharded_cross_entropy", "sampled_softmax_loss", "huffman_codes", "hierarchical_softmax_nll"]
 
 Array = NDArray[np.floating]
+_F = TypeVar("_F", bound=Callable[..., Any])
+_SCHEDULERS = ("threads", "sync", "processes")
 
 
-def _check_problem(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLike) -> tuple[Array, Array, NDArray[np.intp]]:
+# --------------------------------------------------------------------------- private helpers
+def _legacy_options(positional: tuple[str, ...] = (), renamed: dict[str, str] | None = None) -> Callable[[_F], _F]:
+    """Keep the calls of the previous release working for one more, with a DeprecationWarning.
+
+    ``positional`` names the options (now keyword-only) that used to follow the
+    arrays, in their old order; ``renamed`` maps an old keyword to its new name.
+    The warnings point at the caller's line.
+    """
+    old_names = renamed or {}
+
+    def decorate(func: _F) -> _F:
+        n_pos = sum(p.kind is p.POSITIONAL_OR_KEYWORD for p in inspect.signature(func).parameters.values())
+        name = func.__name__
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if len(args) > n_pos:
+                extra = args[n_pos:]
+                if len(extra) > len(positional):
+                    raise TypeError(f"{name}() takes {n_pos + len(positional)} positional arguments "
+                                    f"but {len(args)} were given")
+                given = positional[:len(extra)]
+                for option in given:
+                    if option in kwargs:
+                        raise TypeError(f"{name}() got multiple values for argument {option!r}")
+                warnings.warn(f"passing {', '.join(given)} to {name}() by position is deprecated and will stop "
+                              f"working in the next release; write {', '.join(o + '=...' for o in given)}",
+                              DeprecationWarning, stacklevel=2)
+                kwargs.update(zip(given, extra))
+                args = args[:n_pos]
+            for old, new in old_names.items():
+                if old in kwargs:
+                    if new in kwargs:
+                        raise ArgumentTypeError(f"{name}() got both {new} and its deprecated name {old}; "
+                                                f"pass {new} only")
+                    warnings.warn(f"{name}({old}=...) is deprecated and will be removed in the next release; "
+                                  f"use {new}=...", DeprecationWarning, stacklevel=2)
+                    kwargs[new] = kwargs.pop(old)
+            return func(*args, **kwargs)
+
+        return cast(_F, wrapper)
+
+    return decorate
+
+
+def _check_index(value: Any, name: str) -> int:
+    """Check that ``value`` is an integer >= 0 (a float such as ``2.0`` or a bool is a type error)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ArgumentTypeError(f"{name} must be an integer >= 0, got {type(value).__name__} {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+    return int(value)
+
+
+def _check_problem(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLike, weight_name: str = "weight",
+                   num_classes: int | None = None) -> tuple[Array, Array, NDArray[np.intp], np.dtype]:
+    """Validate ``hidden (N, d)``, ``weight (V, d)`` and ``targets (N,)``; return them and the result dtype.
+
+    The arrays keep their dtypes (each function casts to its work dtype);
+    targets are checked against ``num_classes`` (default ``V``).
+    """
     h = as_float_array(hidden, "hidden")
-    w = as_float_array(weight, "weight")
-    if h.ndim != 2 or w.ndim != 2 or h.shape[1] != w.shape[1] or h.shape[0] == 0 or w.shape[0] == 0:
-        raise ValueError(f"hidden must be (N, d) and weight (V, d) with the same d and N, V >= 1, "
+    w = as_float_array(weight, weight_name)
+    if h.ndim != 2 or h.shape[0] == 0:
+        raise ValueError(f"hidden must be a 2-D array (N, d) with N >= 1, got shape {h.shape}")
+    if w.ndim != 2 or w.shape[0] == 0:
+        raise ValueError(f"{weight_name} must be a 2-D array (V, d) with V >= 1, got shape {w.shape}")
+    if h.shape[1] != w.shape[1]:
+        raise ValueError(f"hidden (N, d) and {weight_name} (V, d) must have the same number of features d, "
                          f"got shapes {h.shape} and {w.shape}")
-    for arr, name in ((h, "hidden"), (w, "weight")):
-        if not np.isfinite(arr).all():
-            raise ValueError(f"{name} must contain only finite numbers")
+    check_finite(h, "hidden")
+    check_finite(w, weight_name)
     y = np.asarray(targets)
-    if y.shape != (h.shape[0],) or y.dtype.kind not in "iu":
-        raise ValueError(f"targets must be {h.shape[0]} integer class ids (one per row of hidden), "
-                         f"got dtype {y.dtype} and shape {y.shape}")
-    if y.size and (y.min() < 0 or y.max() >= w.shape[0]):
-        raise ValueError(f"targets must lie in [0, V) = [0, {w.shape[0]}), got values in [{y.min()}, {y.max()}]")
-    dtype = np.result_type(h, w)
-    return h.astype(dtype, copy=False), w.astype(dtype, copy=False), y.astype(np.intp)
+    if y.shape != (h.shape[0],):
+        raise ValueError(f"targets must have shape (N,) = ({h.shape[0]},), one class id per row of hidden, "
+                         f"got shape {y.shape}")
+    y = check_labels(y, w.shape[0] if num_classes is None else num_classes, "targets")
+    return h, w, y, np.result_type(h, w)
 
 
-def chunked_cross_entropy(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLike, chunk_size: int = 4096,
-                          return_grad: bool = False):
-    r"""Mean cross-entropy of the logits ``hidden @ weight.T``, one vocabulary chunk at a time.
+def _logits(h: Array, w_rows: Array, work: np.dtype, weight_name: str = "weight") -> Array:
+    """``h @ w_rows.T`` in the work dtype; a ValueError naming both arrays if a logit overflows."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        z = h @ w_rows.astype(work, copy=False).T
+    if not np.isfinite(z).all():
+        raise ValueError(f"the logits hidden @ {weight_name}.T overflow {work} (|logit| > "
+                         f"{float(np.finfo(work).max):.4g}); scale hidden or {weight_name} down, or pass float64")
+    return z
+
+
+def _as_dtype(x: ArrayLike, dtype: np.dtype) -> Any:
+    """Round ``x`` to ``dtype`` once (overflow rounds to ±inf, the correctly rounded value, silently)."""
+    with np.errstate(over="ignore"):
+        return np.asarray(x).astype(dtype)
+
+
+def _mean_loss(per_row: Array, dtype: np.dtype) -> np.floating[Any]:
+    """The mean of the per-row losses, summed in float64 and rounded once to ``dtype`` (a numpy scalar)."""
+    return cast("np.floating[Any]", _as_dtype(np.mean(per_row, dtype=np.float64), dtype)[()])
+
+
+# --------------------------------------------------------------------------- chunked cross-entropy
+@overload
+def chunked_cross_entropy(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLike, *, block_size: int = ...,
+                          return_grad: Literal[False] = ...) -> np.floating[Any]: ...
+@overload
+def chunked_cross_entropy(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLike, *, block_size: int = ...,
+                          return_grad: Literal[True]) -> tuple[np.floating[Any], Array, Array]: ...
+@overload
+def chunked_cross_entropy(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLike, *, block_size: int = ...,
+                          return_grad: bool) -> np.floating[Any] | tuple[np.floating[Any], Array, Array]: ...
+
+
+@_legacy_options(positional=("block_size", "return_grad"), renamed={"chunk_size": "block_size"})
+def chunked_cross_entropy(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLike, *, block_size: int = 4096,
+                          return_grad: bool = False) -> np.floating[Any] | tuple[np.floating[Any], Array, Array]:
+    r"""Mean cross-entropy of the logits ``hidden @ weight.T``, one block of the vocabulary at a time.
 
     .. math::
 
         L = \frac{1}{N} \sum_{n=1}^{N} \big(\operatorname{LSE}(z_n) - z_{n, y_n}\big),
         \qquad z_n = W h_n ,
 
-    with :math:`\operatorname{LSE}` accumulated over chunks of ``chunk_size``
-    rows of :math:`W` by the online rule of
+    with :math:`\operatorname{LSE}` accumulated over blocks of ``block_size``
+    rows of :math:`W` (entries of the vocabulary axis) by the online rule of
     :class:`~softmax_nb.streaming.SoftmaxAccumulator`. The gradient makes a second pass,
-    recomputing each chunk's logits:
+    recomputing each block's logits:
 
     .. math::
 
@@ -75,64 +185,93 @@ def chunked_cross_entropy(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLi
         \frac{\partial L}{\partial W} = \Big(\frac{\partial L}{\partial Z}\Big)^{\!\top} H ,
 
     with :math:`p_{n,v} = e^{z_{n,v} - \operatorname{LSE}(z_n)}`. Only an
-    ``N x chunk_size`` block of logits exists at any time.
+    ``N x block_size`` block of logits exists at any time.
+
+    float16 input is computed in float32: the logits
+    ``h.astype(float32) @ w.astype(float32).T``, the running maximum and sum,
+    and :math:`\partial L / \partial H`, which is accumulated over the blocks
+    in float32; the loss and both gradients are rounded to float16 once.
 
     Parameters
     ----------
     hidden : array_like
-        Hidden states :math:`H`, shape ``(N, d)``.
+        Hidden states :math:`H`, shape ``(N, d)``, ``N >= 1``.
     weight : array_like
         Output weights :math:`W`, shape ``(V, d)`` (as a PyTorch ``Linear``).
     targets : array_like of int
-        Class ids in ``[0, V)``, shape ``(N,)``.
-    chunk_size : int, default 4096
-        Vocabulary rows per chunk, an integer >= 1.
+        Class ids in ``[0, V)``, shape ``(N,)``; floats are accepted only if
+        integer-valued.
+    block_size : int, default 4096
+        Vocabulary rows per block, an integer >= 1 (keyword-only). Its old
+        name ``chunk_size`` works for one release, with a DeprecationWarning.
     return_grad : bool, default False
         Also return the gradients with respect to ``hidden`` and ``weight``.
 
     Returns
     -------
-    loss : float
-        The mean cross-entropy.
+    loss : numpy.floating
+        The mean cross-entropy, a numpy scalar of the dtype of
+        ``numpy.result_type(hidden, weight)``.
     grad_hidden, grad_weight : numpy.ndarray
-        Only if ``return_grad``: shapes of ``hidden`` and ``weight``.
+        Only if ``return_grad``: shapes of ``hidden`` and ``weight``, same dtype
+        as ``loss``.
 
     Raises
     ------
     ValueError
         On shapes that do not fit, non-finite entries, targets outside
-        ``[0, V)`` or a ``chunk_size`` that is not an integer >= 1.
+        ``[0, V)``, a ``block_size`` below 1, or logits that overflow the work
+        dtype (the message names ``hidden`` and ``weight``).
+    ArgumentTypeError
+        If ``block_size`` is not an integer or ``return_grad`` not a bool.
+
+    Warns
+    -----
+    DeprecationWarning
+        For ``chunk_size=`` or options passed by position.
     """
-    chunk_size = check_positive_int(chunk_size, "chunk_size")
-    h, w, y = _check_problem(hidden, weight, targets)
+    block_size = check_positive_int(block_size, "block_size")
+    return_grad = check_bool(return_grad, "return_grad")
+    h, w, y, dtype = _check_problem(hidden, weight, targets)
+    work = work_dtype(dtype)
+    hw = h.astype(work, copy=False)
     n, v = h.shape[0], w.shape[0]
     rows = np.arange(n)
     acc = SoftmaxAccumulator()
-    z_target = np.zeros(n, dtype=h.dtype)
-    for v0 in range(0, v, chunk_size):
-        z = h @ w[v0:v0 + chunk_size].T
+    z_target = np.empty(n, dtype=work)
+    for v0 in range(0, v, block_size):
+        z = _logits(hw, w[v0:v0 + block_size], work)
         acc.update(z)
         inside = (y >= v0) & (y < v0 + z.shape[1])
         z_target[inside] = z[rows[inside], y[inside] - v0]
     lse = np.asarray(acc.logsumexp)
-    loss = float(np.mean(lse - z_target))
+    loss = _mean_loss(lse - z_target, dtype)
     if not return_grad:
         return loss
-    grad_h = np.zeros_like(h)
-    grad_w = np.empty_like(w)
-    for v0 in range(0, v, chunk_size):
-        wc = w[v0:v0 + chunk_size]
-        dz = np.exp(h @ wc.T - lse[:, None])
+    grad_h = np.zeros(hw.shape, dtype=work)  # accumulated over the blocks in the work dtype
+    grad_w = np.empty(w.shape, dtype=dtype)  # each block written once
+    for v0 in range(0, v, block_size):
+        wc = w[v0:v0 + block_size].astype(work, copy=False)
+        with np.errstate(over="ignore"):  # z - lse <= 0 only overflows to -inf, whose exp is the correct 0
+            dz = np.exp(_logits(hw, wc, work) - lse[:, None])
         inside = (y >= v0) & (y < v0 + wc.shape[0])
         dz[rows[inside], y[inside] - v0] -= 1.0
         dz /= n
         grad_h += dz @ wc
-        grad_w[v0:v0 + chunk_size] = dz.T @ h
-    return loss, grad_h, grad_w
+        grad_w[v0:v0 + block_size] = _as_dtype(dz.T @ hw, dtype)
+    return loss, _as_dtype(grad_h, dtype), grad_w
 
 
+# --------------------------------------------------------------------------- vocabulary shards
 class ShardStats(NamedTuple):
-    r"""What one vocabulary shard contributes to the cross-entropy of each row."""
+    r"""What one vocabulary shard contributes to the cross-entropy of each row.
+
+    The arrays are in the work dtype of the shard's input (float32 for
+    float16, see :func:`softmax_nb._checks.work_dtype`). The shard covers the
+    vocabulary rows ``offset, ..., offset + size - 1`` of a vocabulary of
+    ``vocab_size`` tokens; :func:`merge_shard_statistics` checks that the
+    shards it merges tile ``[0, vocab_size)`` exactly.
+    """
 
     #: Row maxima of the shard's logits, shape ``(N,)``.
     m: Array
@@ -140,39 +279,94 @@ class ShardStats(NamedTuple):
     d: Array
     #: The target's logit where the target is in the shard, ``-inf`` elsewhere.
     z_target: Array
+    #: Global id of the shard's first vocabulary row.
+    offset: int
+    #: Number of vocabulary rows in the shard.
+    size: int
+    #: Size ``V`` of the whole vocabulary.
+    vocab_size: int
 
 
-def shard_statistics(hidden: ArrayLike, weight_shard: ArrayLike, targets: ArrayLike, offset: int) -> ShardStats:
+def shard_statistics(hidden: ArrayLike, weight_shard: ArrayLike, targets: ArrayLike, *, offset: int,
+                     vocab_size: int) -> ShardStats:
     r"""The :class:`ShardStats` of vocabulary rows ``offset, ..., offset + len(weight_shard) - 1``.
+
+    For the shard's logits :math:`z_v = w_v^\top h_n`, :math:`v` in the shard:
+
+    .. math::
+
+        m_n = \max_v z_{n,v}, \qquad d_n = \sum_v e^{z_{n,v} - m_n}, \qquad
+        z^{\text{target}}_n = z_{n, y_n} \text{ if } y_n \text{ is in the shard, else } -\infty .
 
     Parameters
     ----------
     hidden : array_like
-        ``(N, d)``.
+        ``(N, d)``, ``N >= 1``.
     weight_shard : array_like
-        The shard's rows of :math:`W`, ``(V_s, d)``.
+        The shard's rows of :math:`W`, ``(V_s, d)`` with ``V_s >= 1``.
     targets : array_like of int
-        Global class ids, ``(N,)``.
+        Global class ids in ``[0, vocab_size)``, ``(N,)``.
     offset : int
-        Global id of the shard's first row.
+        Global id of the shard's first row, an integer >= 0 (keyword-only).
+    vocab_size : int
+        Size ``V`` of the whole vocabulary, with ``offset + V_s <= V``
+        (keyword-only).
 
     Returns
     -------
     ShardStats
+        With ``offset``, ``size = V_s`` and ``vocab_size`` recorded.
+
+    Raises
+    ------
+    ValueError
+        On shapes that do not fit (the message names ``hidden`` and
+        ``weight_shard``), non-finite entries, targets outside ``[0, V)`` or
+        not integer-valued, a shard reaching beyond ``vocab_size``, or logits
+        that overflow the work dtype.
+    ArgumentTypeError
+        If ``offset`` or ``vocab_size`` is not an integer.
     """
-    h = as_float_array(hidden, "hidden")
-    ws = as_float_array(weight_shard, "weight_shard")
-    y = np.asarray(targets).astype(np.intp)
-    z = h @ ws.T
+    offset = _check_index(offset, "offset")
+    vocab_size = check_positive_int(vocab_size, "vocab_size")
+    h, ws, y, dtype = _check_problem(hidden, weight_shard, targets, "weight_shard", num_classes=vocab_size)
+    size = ws.shape[0]
+    if offset + size > vocab_size:
+        raise ValueError(f"the shard covers rows [{offset}, {offset + size}) (offset={offset} and the {size} rows "
+                         f"of weight_shard), beyond the vocabulary [0, {vocab_size}) of vocab_size={vocab_size}")
+    work = work_dtype(dtype)
+    z = _logits(h.astype(work, copy=False), ws, work, "weight_shard")
     acc = SoftmaxAccumulator().update(z)
-    local = y - int(offset)
-    inside = (local >= 0) & (local < ws.shape[0])
-    zt = np.full(h.shape[0], -np.inf, dtype=z.dtype)
+    local = y - offset
+    inside = (local >= 0) & (local < size)
+    zt = np.full(h.shape[0], -np.inf, dtype=work)
     zt[inside] = z[np.flatnonzero(inside), local[inside]]
-    return ShardStats(np.asarray(acc.m), np.asarray(acc.d), zt)
+    return ShardStats(np.asarray(acc.m), np.asarray(acc.d), zt, offset, size, vocab_size)
 
 
-def merge_shard_statistics(stats: list[ShardStats]) -> float:
+def _check_tiling(stats: list[ShardStats]) -> int:
+    """Check that the shards' ranges ``[offset, offset + size)`` tile ``[0, V)`` exactly; return ``V``."""
+    sizes = sorted({int(s.vocab_size) for s in stats})
+    if len(sizes) > 1:
+        raise ValueError(f"the shards in stats disagree on vocab_size: {sizes}")
+    v = sizes[0]
+    spans = sorted((int(s.offset), int(s.offset) + int(s.size)) for s in stats)
+    what = f"the shards must tile the vocabulary [0, {v}) exactly, but"
+    covered = "; the shards cover " + ", ".join(f"[{a}, {b})" for a, b in spans)
+    reach = (0, 0)  # the span that reaches furthest so far
+    for a, b in spans:
+        if a > reach[1]:
+            raise ValueError(f"{what} rows [{reach[1]}, {a}) lie in no shard (a missing shard?){covered}")
+        if a < reach[1]:
+            raise ValueError(f"{what} the shards [{reach[0]}, {reach[1]}) and [{a}, {b}) overlap on "
+                             f"[{a}, {min(b, reach[1])}){covered}")
+        reach = (a, b)
+    if reach[1] != v:
+        raise ValueError(f"{what} rows [{reach[1]}, {v}) lie in no shard (a missing shard?){covered}")
+    return v
+
+
+def merge_shard_statistics(stats: list[ShardStats]) -> np.floating[Any]:
     r"""Mean cross-entropy from every shard's statistics, merged with the accumulator rule.
 
     .. math::
@@ -180,70 +374,121 @@ def merge_shard_statistics(stats: list[ShardStats]) -> float:
         m = \max_s m_s, \quad d = \sum_s d_s e^{m_s - m}, \quad
         L = \frac{1}{N}\sum_n \big(m_n + \log d_n - z_{n, y_n}\big) .
 
+    The shards must tile the vocabulary: their ranges
+    ``[offset, offset + size)``, in any order, must cover ``[0, vocab_size)``
+    with no gap and no overlap. A missing shard would make :math:`d` too
+    small and an overlapping one count rows twice, both silently wrong
+    losses; they raise instead.
+
     Parameters
     ----------
     stats : list of ShardStats
-        One per shard; together they must cover the vocabulary.
+        One per shard, from :func:`shard_statistics` on the same ``hidden``
+        and ``targets``.
 
     Returns
     -------
-    float
+    numpy.floating
+        The mean cross-entropy, a numpy scalar of the shards' dtype (their
+        work dtype: float32 for float16 input).
+
+    Raises
+    ------
+    ValueError
+        If ``stats`` is empty, the shards disagree on ``vocab_size`` or on the
+        number of rows, or their ranges leave a gap or overlap (the message
+        names the ranges).
+    ArgumentTypeError
+        If ``stats`` is not a list (or tuple) of :class:`ShardStats`.
     """
+    if isinstance(stats, ShardStats) or not isinstance(stats, (list, tuple)):
+        raise ArgumentTypeError(f"stats must be a list of ShardStats (one per shard), got {type(stats).__name__}")
+    for i, s in enumerate(stats):
+        if not isinstance(s, ShardStats):
+            raise ArgumentTypeError(f"stats[{i}] must be a ShardStats, got {type(s).__name__}")
     if not stats:
         raise ValueError("stats must hold at least one shard")
+    rows = {np.shape(s.m) for s in stats}
+    if len(rows) > 1:
+        raise ValueError(f"the shards in stats have different numbers of rows: {sorted(rows)}")
+    _check_tiling(list(stats))
     acc = SoftmaxAccumulator()
     for s in stats:
         acc = acc.merge(SoftmaxAccumulator(s.m, s.d))
     z_target = np.max(np.stack([s.z_target for s in stats]), axis=0)
     if np.isneginf(z_target).any():
-        raise ValueError("some target lies in no shard: the shards must cover the vocabulary")
-    return float(np.mean(np.asarray(acc.logsumexp) - z_target))
+        raise ValueError("some target lies in no shard: the shards were computed with different targets")
+    lse = np.asarray(acc.logsumexp)
+    return _mean_loss(lse - z_target, np.result_type(lse, z_target))
 
 
-def sharded_cross_entropy(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLike, n_shards: int,
-                          scheduler: str = "threads") -> float:
+@_legacy_options(positional=("n_shards", "scheduler"))
+def sharded_cross_entropy(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLike, *, n_shards: int,
+                          scheduler: str = "threads") -> np.floating[Any]:
     r"""Vocabulary-parallel cross-entropy: one ``dask.delayed`` task per shard, merged at the end.
 
     Each task computes :func:`shard_statistics` of its rows of :math:`W`
-    (in a real deployment, on the machine that holds that shard) and sends
-    back three numbers per row instead of its :math:`N \times V_s` logits;
-    :func:`merge_shard_statistics` combines them. The same graph runs on a
-    ``dask.distributed`` cluster.
+    and sends back three numbers per row instead of its :math:`N \times V_s`
+    logits; :func:`merge_shard_statistics` combines them with
+
+    .. math::
+
+        L = \frac{1}{N}\sum_n \big(m_n + \log d_n - z_{n, y_n}\big), \quad
+        m = \max_s m_s, \quad d = \sum_s d_s e^{m_s - m} .
+
+    Here the caller holds all of :math:`W` and each task receives its shard
+    as an argument; on a ``dask.distributed`` cluster the shards would be
+    sent to the workers on every call, unless they already live there.
 
     Parameters
     ----------
     hidden, weight, targets
         As in :func:`chunked_cross_entropy`.
     n_shards : int
-        Number of shards (contiguous blocks of rows of :math:`W`), 1 to V.
-    scheduler : str, default 'threads'
-        A dask scheduler name: ``'threads'``, ``'sync'`` or ``'processes'``.
+        Number of shards (contiguous blocks of rows of :math:`W`), 1 to V
+        (keyword-only).
+    scheduler : {'threads', 'sync', 'processes'}, default 'threads'
+        The dask scheduler (keyword-only).
 
     Returns
     -------
-    float
-        The mean cross-entropy, equal to the unsharded one to rounding.
+    numpy.floating
+        The mean cross-entropy, equal to the unsharded one to rounding, a
+        numpy scalar of the dtype of ``numpy.result_type(hidden, weight)``.
 
     Raises
     ------
     ValueError
-        As :func:`chunked_cross_entropy`, or if ``n_shards`` is not in ``[1, V]``.
+        As :func:`chunked_cross_entropy`, or if ``n_shards`` is not in
+        ``[1, V]`` or ``scheduler`` is not one of the three.
     ImportError
         If dask is not installed.
+
+    Warns
+    -----
+    DeprecationWarning
+        For options passed by position.
     """
     import dask
 
-    h, w, y = _check_problem(hidden, weight, targets)
     n_shards = check_positive_int(n_shards, "n_shards")
-    if n_shards > w.shape[0]:
-        raise ValueError(f"n_shards must be in [1, V] = [1, {w.shape[0]}], got {n_shards}")
-    bounds = np.linspace(0, w.shape[0], n_shards + 1).round().astype(int)
-    tasks = [dask.delayed(shard_statistics)(h, w[a:b], y, int(a)) for a, b in zip(bounds[:-1], bounds[1:])]
-    return dask.delayed(merge_shard_statistics)(tasks).compute(scheduler=scheduler)
+    scheduler = check_choice(scheduler, _SCHEDULERS, "scheduler")
+    h, w, y, dtype = _check_problem(hidden, weight, targets)
+    v = w.shape[0]
+    if n_shards > v:
+        raise ValueError(f"n_shards must be in [1, V] = [1, {v}], got {n_shards}")
+    bounds = np.linspace(0, v, n_shards + 1).round().astype(int)
+    tasks = [dask.delayed(shard_statistics)(h, w[a:b], y, offset=int(a), vocab_size=v)
+             for a, b in zip(bounds[:-1], bounds[1:])]
+    loss = dask.delayed(merge_shard_statistics)(tasks).compute(scheduler=scheduler)
+    return cast("np.floating[Any]", _as_dtype(loss, dtype)[()])
 
 
-def sampled_softmax_loss(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLike, proposal: ArrayLike,
-                         n_samples: int, rng: np.random.Generator, correct: bool = True) -> float:
+# --------------------------------------------------------------------------- sampled softmax
+@_legacy_options(positional=("n_samples", "rng", "correct"))
+def sampled_softmax_loss(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLike, proposal: ArrayLike, *,
+                         n_samples: int, rng: int | np.random.Generator | None = None,
+                         correct: bool = True) -> np.floating[Any]:
     r"""Sampled-softmax estimate of the mean cross-entropy (Jean et al., 2015).
 
     Draw :math:`k` = ``n_samples`` negatives :math:`S` from the proposal
@@ -254,7 +499,8 @@ def sampled_softmax_loss(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLik
     .. math::
 
         \tilde z_v = z_v - \log\big(k\, Q(v)\big), \qquad
-        \hat L = \frac{1}{N} \sum_n \Big(\log\big(e^{z_{y_n}} + \sum_{v \in S,\, v \ne y_n} e^{\tilde z_v}\big) - z_{y_n}\Big).
+        \hat L = \frac{1}{N} \sum_n \Big(\log\big(e^{z_{y_n}}
+                 + \sum_{v \in S,\, v \ne y_n} e^{\tilde z_v}\big) - z_{y_n}\Big).
 
     A negative equal to the row's target is dropped. Then
     :math:`\hat Z = e^{z_y} + \sum_{v \in S, v \ne y} e^{z_v} / (k Q(v))` is an
@@ -270,43 +516,79 @@ def sampled_softmax_loss(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLik
     hidden, weight, targets
         As in :func:`chunked_cross_entropy`.
     proposal : array_like
-        :math:`Q`, shape ``(V,)``, positive, summing to 1.
+        :math:`Q`, shape ``(V,)``, finite, positive, summing to 1 (to
+        within the square root of its dtype's epsilon; it is then
+        renormalised in float64).
     n_samples : int
-        Number of negatives :math:`k`.
-    rng : numpy.random.Generator
+        Number of negatives :math:`k`, an integer >= 1 (keyword-only).
+    rng : int, numpy.random.Generator or None, default None
+        Random source (SPEC 7): a seed, a Generator, or None for fresh entropy.
     correct : bool, default True
         Apply the log-Q correction.
 
     Returns
     -------
-    float
-        The estimate :math:`\hat L`; only ``N x (k + 1)`` logits are computed.
+    numpy.floating
+        The estimate :math:`\hat L`, a numpy scalar of the dtype of
+        ``numpy.result_type(hidden, weight)``; only ``N x (k + 1)`` logits
+        are computed (in float32 for float16 input).
+
+    Raises
+    ------
+    ValueError
+        As :func:`chunked_cross_entropy`, or if ``proposal`` has the wrong
+        shape, a non-finite or non-positive entry, or does not sum to 1.
+    ArgumentTypeError
+        If ``n_samples``, ``rng`` or ``correct`` has the wrong type.
+
+    Warns
+    -----
+    DeprecationWarning
+        For options passed by position.
     """
-    h, w, y = _check_problem(hidden, weight, targets)
-    q = as_float_array(proposal, "proposal")
-    if q.shape != (w.shape[0],) or not (q > 0).all() or not math.isclose(float(q.sum()), 1.0, rel_tol=1e-9):
-        raise ValueError(f"proposal must be {w.shape[0]} positive probabilities summing to 1")
     k = check_positive_int(n_samples, "n_samples")
     rng = check_generator(rng)
-    neg = rng.choice(w.shape[0], size=k, p=q)
+    correct = check_bool(correct, "correct")
+    h, w, y, dtype = _check_problem(hidden, weight, targets)
+    v = w.shape[0]
+    q = as_float_array(proposal, "proposal")
+    if q.shape != (v,):
+        raise ValueError(f"proposal must have shape (V,) = ({v},), one probability per row of weight, "
+                         f"got shape {q.shape}")
+    check_finite(q, "proposal")
+    if not (q > 0).all():
+        raise ValueError(f"proposal must be positive for every token (the log-Q correction needs Q(v) > 0), "
+                         f"got a minimum of {float(q.min()):.6g}")
+    total = float(np.sum(q, dtype=np.float64))
+    if abs(total - 1.0) > math.sqrt(float(np.finfo(q.dtype).eps)):
+        raise ValueError(f"proposal must sum to 1, got a sum of {total!r}")
+    q64 = q.astype(np.float64) / total
+    work = work_dtype(dtype)
+    neg = rng.choice(v, size=k, p=q64)
     cand = np.concatenate([y[:, None], np.broadcast_to(neg, (len(y), k))], axis=1)  # (N, k+1)
-    z = np.einsum("nd,nkd->nk", h, w[cand])
+    with np.errstate(over="ignore", invalid="ignore"):
+        z = np.einsum("nd,nkd->nk", h.astype(work, copy=False), w[cand].astype(work, copy=False))
+    if not np.isfinite(z).all():
+        raise ValueError(f"the logits hidden @ weight.T overflow {work} (|logit| > "
+                         f"{float(np.finfo(work).max):.4g}); scale hidden or weight down, or pass float64")
     if correct:
-        z[:, 1:] -= np.log(k * q[neg])
+        z[:, 1:] -= np.log(k * q64[neg]).astype(work)
     z[:, 1:][cand[:, 1:] == y[:, None]] = -np.inf  # an accidental hit of the target is not a negative
-    return float(np.mean(logsumexp(z, axis=-1) - z[:, 0]))
+    return _mean_loss(logsumexp(z, axis=-1) - z[:, 0], dtype)
 
 
+# --------------------------------------------------------------------------- hierarchical softmax
 def huffman_codes(counts: ArrayLike) -> tuple[list[NDArray[np.intp]], list[NDArray[np.int8]], int]:
     r"""The Huffman tree of token counts, as a path of inner nodes and a binary code per token.
 
-    Frequent tokens get short codes: the expected code length is at most the
-    entropy of the count distribution (in bits) plus 1.
+    Frequent tokens get short codes: the expected code length
+    :math:`\sum_v p_v \ell_v` with :math:`p_v = c_v / \sum_u c_u` satisfies
+    :math:`H(p) \le \sum_v p_v \ell_v < H(p) + 1` (entropy in bits).
 
     Parameters
     ----------
     counts : array_like
-        Non-negative counts, shape ``(V,)`` with ``V >= 2``.
+        Finite counts >= 0, shape ``(V,)`` with ``V >= 2``.
 
     Returns
     -------
@@ -316,12 +598,23 @@ def huffman_codes(counts: ArrayLike) -> tuple[list[NDArray[np.intp]], list[NDArr
         For token ``v``, the branch (0 or 1) taken at each of those nodes.
     n_inner : int
         Number of inner nodes, ``V - 1``.
+
+    Raises
+    ------
+    ValueError
+        If ``counts`` is not 1-D with at least 2 entries, or has a NaN, an
+        infinite or a negative entry.
+    ArgumentTypeError
+        If ``counts`` is not numeric.
     """
-    c = np.asarray(counts, dtype=np.float64)
-    if c.ndim != 1 or c.size < 2 or not np.isfinite(c).all() or (c < 0).any():
-        raise ValueError(f"counts must be a 1-D array of at least 2 finite counts >= 0, got shape {c.shape}")
+    c = as_float_array(counts, "counts")
+    if c.ndim != 1 or c.size < 2:
+        raise ValueError(f"counts must be a 1-D array of at least 2 counts, got shape {c.shape}")
+    check_finite(c, "counts")
+    if (c < 0).any():
+        raise ValueError(f"counts must be >= 0, got a minimum of {float(c.min()):.6g}")
     v = c.size
-    heap = [(float(x), i) for i, x in enumerate(c)]
+    heap = [(float(x), i) for i, x in enumerate(c.astype(np.float64))]
     heapq.heapify(heap)
     parent, branch = np.full(2 * v - 1, -1), np.zeros(2 * v - 1, dtype=np.int8)
     nxt = v
@@ -342,8 +635,20 @@ def huffman_codes(counts: ArrayLike) -> tuple[list[NDArray[np.intp]], list[NDArr
     return paths, codes, v - 1
 
 
+def _path_and_signs(paths: Any, codes: Any, tok: int, n_inner: int) -> tuple[NDArray[np.intp], NDArray[np.int8]]:
+    """Token ``tok``'s path (inner-node ids in ``[0, n_inner)``) and code (0/1 of the same length), checked."""
+    path, code = np.asarray(paths[tok]), np.asarray(codes[tok])
+    if path.ndim != 1 or path.dtype.kind not in "iu" or (path.size and (path.min() < 0 or path.max() >= n_inner)):
+        raise ValueError(f"paths[{tok}] must be a 1-D array of inner-node ids in [0, {n_inner}) "
+                         f"(rows of node_weight), got {path!r}")
+    if code.shape != path.shape or not np.isin(code, (0, 1)).all():
+        raise ValueError(f"codes[{tok}] must hold one branch (0 or 1) per node of paths[{tok}] "
+                         f"({path.size}), got {code!r}")
+    return path.astype(np.intp), code.astype(np.int8)
+
+
 def hierarchical_softmax_nll(hidden: ArrayLike, node_weight: ArrayLike, targets: ArrayLike,
-                             paths: list[NDArray[np.intp]], codes: list[NDArray[np.int8]]) -> NDArray[np.float64]:
+                             paths: list[NDArray[np.intp]], codes: list[NDArray[np.int8]]) -> Array:
     r"""Negative log-likelihood of each target under a hierarchical softmax (a binary tree of sigmoids).
 
     .. math::
@@ -354,6 +659,8 @@ def hierarchical_softmax_nll(hidden: ArrayLike, node_weight: ArrayLike, targets:
     over the inner nodes :math:`n_j` on the path to :math:`y` and the branches
     :math:`b_j \in \{0, 1\}`: a row costs :math:`L_y` dot products instead of
     :math:`V`. The probabilities of all tokens sum to 1 by construction.
+    :math:`-\log \sigma(x) = \log(1 + e^{-x})` is evaluated with
+    ``numpy.logaddexp`` (no overflow).
 
     Parameters
     ----------
@@ -362,20 +669,57 @@ def hierarchical_softmax_nll(hidden: ArrayLike, node_weight: ArrayLike, targets:
     node_weight : array_like
         One vector per inner node, ``(V - 1, d)``.
     targets : array_like of int
-        ``(N,)``.
+        Token ids in ``[0, V)``, ``(N,)``; floats only if integer-valued.
     paths, codes
-        From :func:`huffman_codes`.
+        From :func:`huffman_codes` (``V = len(paths)`` tokens).
 
     Returns
     -------
     numpy.ndarray
-        :math:`-\log p(y_n \mid h_n)`, shape ``(N,)``.
+        :math:`-\log p(y_n \mid h_n)`, shape ``(N,)``, of the dtype of
+        ``numpy.result_type(hidden, node_weight)`` (float16 computed in
+        float32).
+
+    Raises
+    ------
+    ValueError
+        If the shapes of ``hidden`` and ``node_weight`` do not fit each other
+        or the tree (the message names both), an entry is not finite, a
+        target is outside ``[0, V)`` or not integer-valued, a used path or
+        code is malformed, or a score overflows the work dtype.
+    ArgumentTypeError
+        If ``paths`` or ``codes`` is not a sequence.
     """
     h = as_float_array(hidden, "hidden")
     u = as_float_array(node_weight, "node_weight")
-    y = np.asarray(targets).astype(np.intp)
-    out = np.empty(len(y))
-    for n, tok in enumerate(y):
-        s = (u[paths[tok]] @ h[n]) * (1 - 2 * codes[tok].astype(np.float64))
-        out[n] = float(np.sum(np.logaddexp(0.0, -s)))  # -log sigmoid(s), stably
-    return out
+    try:
+        v, n_codes = len(paths), len(codes)
+    except TypeError:
+        raise ArgumentTypeError("paths and codes must be sequences (one array per token), as huffman_codes "
+                                "returns") from None
+    if n_codes != v or v == 0:
+        raise ValueError(f"paths and codes must hold one entry per token (V >= 1), got {v} and {n_codes}")
+    if h.ndim != 2 or u.ndim != 2 or u.shape != (v - 1, h.shape[1]):
+        raise ValueError(f"hidden must be (N, d) and node_weight (V - 1, d) with V = len(paths) = {v}, "
+                         f"got hidden {h.shape} and node_weight {u.shape}")
+    check_finite(h, "hidden")
+    check_finite(u, "node_weight")
+    y = np.asarray(targets)
+    if y.shape != (h.shape[0],):
+        raise ValueError(f"targets must have shape (N,) = ({h.shape[0]},), one token id per row of hidden, "
+                         f"got shape {y.shape}")
+    y = check_labels(y, v, "targets")
+    dtype = np.result_type(h, u)
+    work = work_dtype(dtype)
+    hw, uw = h.astype(work, copy=False), u.astype(work, copy=False)
+    tree = {tok: _path_and_signs(paths, codes, tok, v - 1) for tok in np.unique(y).tolist()}
+    out = np.empty(len(y), dtype=work)
+    for n, tok in enumerate(y.tolist()):
+        path, code = tree[tok]
+        with np.errstate(over="ignore", invalid="ignore"):
+            s = (uw[path] @ hw[n]) * (1 - 2 * code).astype(work)
+        if not np.isfinite(s).all():
+            raise ValueError(f"the scores node_weight @ hidden overflow {work} in row {n}; "
+                             "scale hidden or node_weight down, or pass float64")
+        out[n] = np.sum(np.logaddexp(work.type(0), -s))  # -log sigmoid(s), stably
+    return cast(Array, _as_dtype(out, dtype))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -10,9 +12,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from softmax_nb import cross_entropy, numerical_gradient, softmax
-from softmax_nb.vocab import (chunked_cross_entropy, hierarchical_softmax_nll, huffman_codes,
+from softmax_nb._checks import ArgumentTypeError
+from softmax_nb.vocab import (ShardStats, chunked_cross_entropy, hierarchical_softmax_nll, huffman_codes,
                               merge_shard_statistics, sampled_softmax_loss, shard_statistics,
                               sharded_cross_entropy)
+
+U16 = 2.0 ** -11  # unit roundoff of float16
 
 
 def problem(seed, n=16, d=8, v=300, scale=0.5, dtype=np.float64):
@@ -26,31 +31,48 @@ def full_loss(h, w, y):
     return float(cross_entropy(h.astype(np.float64) @ w.astype(np.float64).T, y))
 
 
+def reference(h, w, y):
+    """Loss and gradients by the direct float64 formulas, from the (possibly half-precision) inputs."""
+    h64, w64 = h.astype(np.float64), w.astype(np.float64)
+    z = h64 @ w64.T
+    dz = softmax(z)
+    dz[np.arange(len(y)), y] -= 1.0
+    dz /= len(y)
+    return full_loss(h, w, y), dz @ w64, dz.T @ h64
+
+
+def shards(h, w, y, cuts):
+    return [shard_statistics(h, w[a:b], y, offset=a, vocab_size=w.shape[0]) for a, b in zip(cuts[:-1], cuts[1:])]
+
+
+# --------------------------------------------------------------------------- chunked cross-entropy
 @given(st.integers(0, 2**32 - 1), st.integers(1, 400), st.sampled_from([0.1, 1.0, 20.0]))
-def test_chunked_matches_full_for_every_chunk_size(seed, chunk, scale):
+def test_chunked_matches_full_for_every_block_size(seed, block, scale):
     h, w, y = problem(seed, scale=scale)
-    assert math.isclose(chunked_cross_entropy(h, w, y, chunk_size=chunk), full_loss(h, w, y), rel_tol=1e-12,
+    assert math.isclose(chunked_cross_entropy(h, w, y, block_size=block), full_loss(h, w, y), rel_tol=1e-12,
                         abs_tol=1e-12)
 
 
-@pytest.mark.parametrize("chunk", [1, 7, 300, 1000])
-def test_chunked_gradient_matches_closed_form_and_central_differences(chunk):
+@pytest.mark.parametrize("block", [1, 7, 300, 1000])
+def test_chunked_gradient_matches_closed_form_and_central_differences(block):
     h, w, y = problem(1, n=5, d=3, v=11)
-    loss, gh, gw = chunked_cross_entropy(h, w, y, chunk_size=chunk, return_grad=True)
-    dz = (softmax(h @ w.T) - np.eye(11)[y]) / 5
-    np.testing.assert_allclose(gh, dz @ w, rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(gw, dz.T @ h, rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(gh, numerical_gradient(lambda x: chunked_cross_entropy(x, w, y, chunk), h), atol=1e-8)
-    np.testing.assert_allclose(gw, numerical_gradient(lambda x: chunked_cross_entropy(h, x, y, chunk), w), atol=1e-8)
+    loss, gh, gw = chunked_cross_entropy(h, w, y, block_size=block, return_grad=True)
+    _, gh_ref, gw_ref = reference(h, w, y)
+    np.testing.assert_allclose(gh, gh_ref, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(gw, gw_ref, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        gh, numerical_gradient(lambda x: chunked_cross_entropy(x, w, y, block_size=block), h), atol=1e-8)
+    np.testing.assert_allclose(
+        gw, numerical_gradient(lambda x: chunked_cross_entropy(h, x, y, block_size=block), w), atol=1e-8)
 
 
 def test_chunked_float32_and_extreme_logits():
     h, w, y = problem(2, scale=0.5, dtype=np.float32)
-    loss32 = chunked_cross_entropy(h, w, y, chunk_size=64)
-    assert abs(loss32 - full_loss(h, w, y)) < 1e-5
+    loss32 = chunked_cross_entropy(h, w, y, block_size=64)
+    assert type(loss32) is np.float32 and abs(loss32 - full_loss(h, w, y)) < 1e-5
     # logits of size 1e4: a naive exp overflows, the online LSE does not
     h, w, y = problem(3, scale=2000.0)
-    assert math.isclose(chunked_cross_entropy(h, w, y, chunk_size=50), full_loss(h, w, y), rel_tol=1e-12)
+    assert math.isclose(chunked_cross_entropy(h, w, y, block_size=50), full_loss(h, w, y), rel_tol=1e-12)
 
 
 def test_torch_parity_of_loss_and_gradients():
@@ -59,32 +81,236 @@ def test_torch_parity_of_loss_and_gradients():
     ht, wt = torch.tensor(h, requires_grad=True), torch.tensor(w, requires_grad=True)
     lt = torch.nn.functional.cross_entropy(ht @ wt.T, torch.tensor(y))
     lt.backward()
-    loss, gh, gw = chunked_cross_entropy(h, w, y, chunk_size=13, return_grad=True)
+    loss, gh, gw = chunked_cross_entropy(h, w, y, block_size=13, return_grad=True)
     assert math.isclose(loss, lt.item(), rel_tol=1e-12)
     np.testing.assert_allclose(gh, ht.grad.numpy(), rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(gw, wt.grad.numpy(), rtol=1e-10, atol=1e-14)
 
 
+# --------------------------------------------------------------------------- R9: the half-precision rule
+def test_chunked_float16_logits_beyond_float16_range_are_computed_in_float32():
+    # R9 repro: a logit of 16 * 64 * 64 = 65 536 overflows a float16 matmul (it used to raise
+    # "block contains +inf", naming an argument the caller never passed, after a RuntimeWarning).
+    h = np.full((2, 64), 16.0, np.float16)
+    w = np.full((3, 64), 64.0, np.float16)
+    w[1], w[2] = 0, -1
+    y = np.array([0, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss, gh, gw = chunked_cross_entropy(h, w, y, block_size=2, return_grad=True)
+    exact32 = chunked_cross_entropy(h.astype(np.float32), w.astype(np.float32), y, block_size=2)
+    assert exact32 == 32768.0 and type(loss) is np.float16 and loss == np.float16(exact32)
+    _, gh_ref, gw_ref = reference(h, w, y)
+    assert gh.dtype == gw.dtype == np.float16
+    np.testing.assert_array_equal(gh, gh_ref.astype(np.float16))
+    np.testing.assert_array_equal(gw, gw_ref.astype(np.float16))
+
+
+@pytest.mark.parametrize("block", [3000, 256, 16])
+def test_chunked_float16_gradient_is_rounded_once(block):
+    # R9: grad_hidden used to be accumulated in float16 across blocks: 29 / 71 / 439 u at blocks of
+    # 3000 / 256 / 16. Accumulated in float32 and rounded once, measured: loss 0.81 u; grad_hidden median
+    # 0.34 u, max 1.66 u, grad_weight median 0.36 u, max 1.00 u at every block size, the same as rounding the
+    # float64 gradient of the same float16 inputs once (max 1.66 u).
+    rng = np.random.default_rng(0)
+    h = rng.normal(size=(64, 32)).astype(np.float16)
+    w = (0.3 * rng.normal(size=(3000, 32))).astype(np.float16)
+    y = rng.integers(0, 3000, 64)
+    loss_ref, gh_ref, gw_ref = reference(h, w, y)
+    loss, gh, gw = chunked_cross_entropy(h, w, y, block_size=block, return_grad=True)
+    assert type(loss) is np.float16 and abs(float(loss) - loss_ref) <= U16 * loss_ref
+    for g, ref in ((gh, gh_ref), (gw, gw_ref)):
+        assert g.dtype == np.float16
+        big = np.abs(ref) > 1e-3 * np.abs(ref).max()
+        rel = np.abs(g.astype(np.float64) - ref)[big] / np.abs(ref)[big]
+        assert rel.max() <= 2 * U16 and np.median(rel) <= 0.5 * U16
+
+
+def test_chunked_float16_torch_parity():
+    torch = pytest.importorskip("torch")
+    f = torch.nn.functional
+    h, w, y = problem(11, n=64, d=32, v=3000, scale=0.3, dtype=np.float16)
+    # torch computes the same float16 numbers in float32; rounded to float16 it must agree to 1 ulp
+    ht, wt = (torch.tensor(x.astype(np.float32), requires_grad=True) for x in (h, w))
+    lt = f.cross_entropy(ht @ wt.T, torch.tensor(y))
+    lt.backward()
+    loss, gh, gw = chunked_cross_entropy(h, w, y, block_size=256, return_grad=True)
+    assert abs(float(loss) - float(np.float16(lt.item()))) <= np.spacing(loss)
+    for mine, theirs in ((gh, ht.grad), (gw, wt.grad)):
+        theirs16 = theirs.numpy().astype(np.float16)
+        ulps = np.abs(mine.astype(np.float64) - theirs16) / np.spacing(np.abs(theirs16)).astype(np.float64)
+        assert ulps.max() <= 1
+
+
+def test_chunked_logits_overflowing_the_work_dtype_name_hidden_and_weight():
+    h = np.full((1, 4), 1e19, np.float32)
+    w = np.array([np.full(4, 1e19), np.zeros(4)], np.float32)
+    with pytest.raises(ValueError, match=r"hidden @ weight\.T overflow float32"):
+        chunked_cross_entropy(h, w, [1])
+    # float64 of the same numbers is finite: logits (4e38, 0), loss LSE - 0 = 4e38
+    big = 4 * float(np.float32(1e19)) ** 2
+    assert chunked_cross_entropy(h.astype(np.float64), w.astype(np.float64), [1]) == big
+
+
+def test_shards_sharded_and_sampled_in_float16():
+    pytest.importorskip("dask")
+    h, w, y = problem(12, n=20, d=8, v=90, scale=0.5, dtype=np.float16)
+    exact = full_loss(h, w, y)
+    stats = shards(h, w, y, [0, 30, 31, 90])
+    assert all(s.m.dtype == s.d.dtype == s.z_target.dtype == np.float32 for s in stats)  # the work dtype
+    merged = merge_shard_statistics(stats)
+    assert type(merged) is np.float32 and abs(merged - exact) <= 1e-6 * exact
+    sharded = sharded_cross_entropy(h, w, y, n_shards=4)
+    assert type(sharded) is np.float16 and sharded == np.float16(merged)
+    q = np.full(90, 1 / 90)
+    for correct in (True, False):
+        est16 = sampled_softmax_loss(h, w, y, q, n_samples=30, rng=5, correct=correct)
+        est64 = sampled_softmax_loss(h.astype(np.float64), w.astype(np.float64), y, q, n_samples=30, rng=5,
+                                     correct=correct)
+        assert type(est16) is np.float16 and abs(float(est16) - est64) <= U16 * est64
+
+
+def test_float16_scores_beyond_float16_range():
+    # a logit 300 * 300 - 300 * 300 + 1 * 5 = 5 whose products overflow float16: computed in float32
+    h = np.array([[300.0, 300.0, 1.0]], np.float16)
+    w = np.array([[300.0, -300.0, 5.0], [0.0, 0.0, 0.0]], np.float16)
+    stats = shard_statistics(h, w, [0], offset=0, vocab_size=2)
+    assert stats.m == 5.0 and stats.z_target == 5.0
+    assert math.isclose(sampled_softmax_loss(h, w, [0], [0.5, 0.5], n_samples=1, rng=0, correct=False),
+                        math.log1p(math.exp(-5)), rel_tol=U16)
+    paths, codes = [np.array([0]), np.array([0])], [np.array([0]), np.array([1])]
+    nll = hierarchical_softmax_nll(h, w[:1], [0], paths, codes)
+    assert nll.dtype == np.float16 and abs(float(nll[0]) - math.log1p(math.exp(-5))) <= U16 * nll[0]
+
+
+def test_hierarchical_softmax_and_huffman_in_float16():
+    rng = np.random.default_rng(13)
+    counts = rng.integers(1, 100, size=37)
+    paths, codes, n_inner = huffman_codes(counts.astype(np.float16))
+    paths64, codes64, _ = huffman_codes(counts.astype(np.float64))
+    assert all(np.array_equal(a, b) for a, b in zip(codes, codes64))
+    u = rng.normal(size=(n_inner, 5)).astype(np.float16)
+    h = rng.normal(size=(3, 5)).astype(np.float16)
+    y = np.array([0, 17, 36])
+    ref = hierarchical_softmax_nll(h.astype(np.float64), u.astype(np.float64), y, paths, codes)
+    for dtype in (np.float16, np.float32):
+        nll = hierarchical_softmax_nll(h.astype(dtype), u.astype(dtype), y, paths, codes)
+        assert nll.dtype == dtype
+        tol = U16 if dtype == np.float16 else 1e-6
+        np.testing.assert_allclose(nll, ref, rtol=tol)
+
+
+# --------------------------------------------------------------------------- shards (R10)
 @pytest.mark.parametrize("n_shards", [1, 3, 8, 300])
 def test_sharded_matches_unsharded(n_shards):
     pytest.importorskip("dask")
     h, w, y = problem(5)
     exact = full_loss(h, w, y)
     for scheduler in ("sync", "threads"):
-        assert math.isclose(sharded_cross_entropy(h, w, y, n_shards, scheduler=scheduler), exact, rel_tol=1e-12)
+        loss = sharded_cross_entropy(h, w, y, n_shards=n_shards, scheduler=scheduler)
+        assert type(loss) is np.float64 and math.isclose(loss, exact, rel_tol=1e-12)
 
 
 def test_shard_statistics_merge_in_any_order():
     h, w, y = problem(6)
-    cuts = [0, 10, 11, 200, 300]
-    stats = [shard_statistics(h, w[a:b], y, a) for a, b in zip(cuts[:-1], cuts[1:])]
+    stats = shards(h, w, y, [0, 10, 11, 200, 300])
+    assert [(s.offset, s.size, s.vocab_size) for s in stats] == [(0, 10, 300), (10, 1, 300), (11, 189, 300),
+                                                                (200, 100, 300)]
     exact = full_loss(h, w, y)
+    assert type(merge_shard_statistics(stats)) is np.float64
     assert math.isclose(merge_shard_statistics(stats), exact, rel_tol=1e-12)
     assert math.isclose(merge_shard_statistics(stats[::-1]), exact, rel_tol=1e-12)
-    with pytest.raises(ValueError, match="no shard"):
+    assert math.isclose(merge_shard_statistics(tuple(stats[2:] + stats[:2])), exact, rel_tol=1e-12)
+
+
+def test_merge_refuses_a_missing_shard():
+    # R10 repro: no target in rows 2000..2999, so dropping that shard gave 8.7649 instead of 9.1739 silently
+    rng = np.random.default_rng(0)
+    h, w = rng.normal(size=(64, 32)), 0.3 * rng.normal(size=(3000, 32))
+    y = rng.integers(0, 2000, 64)
+    stats = shards(h, w, y, [0, 1000, 2000, 3000])
+    assert math.isclose(merge_shard_statistics(stats), chunked_cross_entropy(h, w, y), rel_tol=1e-12)
+    with pytest.raises(ValueError, match=r"rows \[2000, 3000\) lie in no shard.*cover \[0, 1000\), \[1000, 2000\)"):
         merge_shard_statistics(stats[:2])
+    with pytest.raises(ValueError, match=r"rows \[1000, 2000\) lie in no shard"):
+        merge_shard_statistics([stats[2], stats[0]])
+    with pytest.raises(ValueError, match=r"rows \[0, 1000\) lie in no shard"):
+        merge_shard_statistics(stats[1:])
 
 
+def test_merge_refuses_overlapping_shards():
+    # R10 repro: shards 0..1999 and 1000..2999 counted rows 1000..1999 twice: 9.4568 instead of 9.1739
+    rng = np.random.default_rng(0)
+    h, w = rng.normal(size=(64, 32)), 0.3 * rng.normal(size=(3000, 32))
+    y = rng.integers(0, 2000, 64)
+    a = shard_statistics(h, w[:2000], y, offset=0, vocab_size=3000)
+    b = shard_statistics(h, w[1000:], y, offset=1000, vocab_size=3000)
+    with pytest.raises(ValueError, match=r"\[0, 2000\) and \[1000, 3000\) overlap on \[1000, 2000\)"):
+        merge_shard_statistics([b, a])
+    with pytest.raises(ValueError, match=r"\[0, 2000\) and \[0, 2000\) overlap on \[0, 2000\)"):
+        merge_shard_statistics([a, a, shard_statistics(h, w[2000:], y, offset=2000, vocab_size=3000)])
+    inner = shard_statistics(h, w[500:700], y, offset=500, vocab_size=3000)
+    whole = shard_statistics(h, w, y, offset=0, vocab_size=3000)
+    with pytest.raises(ValueError, match=r"\[0, 3000\) and \[500, 700\) overlap on \[500, 700\)"):
+        merge_shard_statistics([inner, whole])
+
+
+def test_merge_checks_its_shards():
+    h, w, y = problem(14, v=20)
+    stats = shards(h, w, y, [0, 10, 20])
+    with pytest.raises(ValueError, match="at least one shard"):
+        merge_shard_statistics([])
+    with pytest.raises(ArgumentTypeError, match="stats must be a list of ShardStats"):
+        merge_shard_statistics(stats[0])
+    with pytest.raises(ArgumentTypeError, match=r"stats\[1\] must be a ShardStats"):
+        merge_shard_statistics([stats[0], tuple(stats[1])])
+    other = shard_statistics(h, w[10:], y, offset=10, vocab_size=21)
+    with pytest.raises(ValueError, match=r"disagree on vocab_size: \[20, 21\]"):
+        merge_shard_statistics([stats[0], other])
+    fewer = shard_statistics(h[:3], w[10:], y[:3], offset=10, vocab_size=20)
+    with pytest.raises(ValueError, match="different numbers of rows"):
+        merge_shard_statistics([stats[0], fewer])
+    # a hand-made record with a target outside every shard's rows
+    lost = stats[1]._replace(z_target=np.full_like(stats[1].z_target, -np.inf))
+    lost0 = stats[0]._replace(z_target=np.full_like(stats[0].z_target, -np.inf))
+    with pytest.raises(ValueError, match="some target lies in no shard"):
+        merge_shard_statistics([lost0, lost])
+
+
+def test_shard_statistics_validation():
+    # R11 repro: float targets [3.7, 4.2] were truncated to [3, 4]; a d mismatch surfaced as a gufunc error;
+    # offset was not checked
+    h, w, y = problem(15, n=2, v=10)
+    with pytest.raises(ValueError, match="targets must be integer class indices"):
+        shard_statistics(h, w, np.array([3.7, 4.2]), offset=0, vocab_size=10)
+    s = shard_statistics(h, w, np.array([3.0, 4.0]), offset=0, vocab_size=10)  # integer-valued floats are fine
+    np.testing.assert_array_equal(s.z_target, (h @ w.T)[[0, 1], [3, 4]])
+    with pytest.raises(ValueError, match=r"hidden \(N, d\) and weight_shard \(V, d\).*\(2, 8\) and \(10, 3\)"):
+        shard_statistics(h, w[:, :3], y, offset=0, vocab_size=10)
+    with pytest.raises(ValueError, match=r"targets must be in \[0, 10\)"):
+        shard_statistics(h, w, [3, 10], offset=0, vocab_size=10)
+    with pytest.raises(ValueError, match=r"targets must be in \[0, 10\)"):
+        shard_statistics(h, w, [-1, 3], offset=0, vocab_size=10)
+    with pytest.raises(ValueError, match="offset must be an integer >= 0, got -1"):
+        shard_statistics(h, w, y, offset=-1, vocab_size=10)
+    for bad in (2.0, "0", True, None):
+        with pytest.raises(ArgumentTypeError, match="offset must be an integer >= 0"):
+            shard_statistics(h, w, y, offset=bad, vocab_size=10)
+    with pytest.raises(ArgumentTypeError, match="vocab_size must be an integer >= 1"):
+        shard_statistics(h, w, y, offset=0, vocab_size=10.0)
+    with pytest.raises(ValueError, match=r"rows \[1, 11\).*vocabulary \[0, 10\)"):
+        shard_statistics(h, w, y, offset=1, vocab_size=10)
+    with pytest.raises(ValueError, match="weight_shard must be a 2-D array"):
+        shard_statistics(h, w[:0], y, offset=0, vocab_size=10)
+    with pytest.raises(ValueError, match="weight_shard must contain only finite"):
+        shard_statistics(h, np.full_like(w, np.inf), y, offset=0, vocab_size=10)
+    with pytest.raises(TypeError):
+        shard_statistics(h, w, y, 0, vocab_size=10)  # offset is keyword-only (its meaning changed: see R10)
+    last = shard_statistics(h, w[5:], y, offset=np.int64(5), vocab_size=np.int64(10))
+    assert (last.offset, last.size, last.vocab_size) == (5, 5, 10) and type(last.offset) is int
+
+
+# --------------------------------------------------------------------------- sampled softmax
 def test_sampled_softmax_bias_and_log_q_correction():
     h, w, y = problem(7, n=32, d=8, v=400, scale=0.4)
     exact = full_loss(h, w, y)
@@ -92,8 +318,8 @@ def test_sampled_softmax_bias_and_log_q_correction():
     q = (1 / ranks) / np.sum(1 / ranks)  # a Zipf proposal, far from uniform
     bias = {}
     for k in (20, 100):
-        corrected = [sampled_softmax_loss(h, w, y, q, k, np.random.default_rng(s)) for s in range(200)]
-        raw = [sampled_softmax_loss(h, w, y, q, k, np.random.default_rng(s), correct=False) for s in range(200)]
+        corrected = [sampled_softmax_loss(h, w, y, q, n_samples=k, rng=s) for s in range(200)]
+        raw = [sampled_softmax_loss(h, w, y, q, n_samples=k, rng=s, correct=False) for s in range(200)]
         se = np.std(corrected) / math.sqrt(200)
         assert np.mean(corrected) <= exact + 5 * se  # Jensen: biased low, never high
         assert exact - np.mean(corrected) < 0.15  # and only a little
@@ -102,6 +328,54 @@ def test_sampled_softmax_bias_and_log_q_correction():
     assert bias[100] < bias[20]  # the bias shrinks with k
 
 
+def test_sampled_softmax_against_a_direct_loop():
+    h, w, y = problem(16, n=4, d=3, v=12)
+    q = np.arange(1, 13) / 78.0
+    k = 7
+    neg = np.random.default_rng(3).choice(12, size=k, p=q)
+    rows = []
+    for n in range(4):
+        z = w @ h[n]
+        terms = [math.exp(z[y[n]])] + [math.exp(z[v]) / (k * q[v]) for v in neg if v != y[n]]
+        rows.append(math.log(math.fsum(terms)) - z[y[n]])
+    est = sampled_softmax_loss(h, w, y, q, n_samples=k, rng=3)
+    assert type(est) is np.float64 and math.isclose(est, np.mean(rows), rel_tol=1e-13)
+    assert est == sampled_softmax_loss(h, w, y, q, n_samples=k, rng=np.random.default_rng(3))  # SPEC 7
+
+
+def test_sampled_softmax_validation():
+    h, w, y = problem(17, v=20)
+    q = np.full(20, 1 / 20)
+    with pytest.raises(ValueError, match=r"proposal must have shape \(V,\) = \(20,\)"):
+        sampled_softmax_loss(h, w, y, np.ones(21) / 21, n_samples=5, rng=0)
+    with pytest.raises(ValueError, match="proposal must contain only finite"):
+        sampled_softmax_loss(h, w, y, np.where(np.arange(20) == 3, np.nan, q), n_samples=5, rng=0)
+    with pytest.raises(ValueError, match="proposal must be positive"):
+        sampled_softmax_loss(h, w, y, np.where(np.arange(20) == 3, -q, q + 2 * q / 19), n_samples=5, rng=0)
+    with pytest.raises(ValueError, match="proposal must be positive"):
+        sampled_softmax_loss(h, w, y, np.where(np.arange(20) == 3, 0.0, q + q / 19), n_samples=5, rng=0)
+    with pytest.raises(ValueError, match="proposal must sum to 1"):
+        sampled_softmax_loss(h, w, y, np.ones(20), n_samples=5, rng=0)
+    # a float32 proposal normalised in float32 is accepted (to within sqrt(eps) of 1)
+    q32 = np.random.default_rng(1).random(20).astype(np.float32) + np.float32(0.1)
+    q32 /= q32.sum()
+    assert np.isfinite(sampled_softmax_loss(h, w, y, q32, n_samples=5, rng=0))
+    with pytest.raises(ArgumentTypeError, match="n_samples must be an integer >= 1"):
+        sampled_softmax_loss(h, w, y, q, n_samples=5.0, rng=0)
+    with pytest.raises(ValueError, match="n_samples must be an integer >= 1"):
+        sampled_softmax_loss(h, w, y, q, n_samples=0, rng=0)
+    with pytest.raises(ArgumentTypeError, match="rng must be"):
+        sampled_softmax_loss(h, w, y, q, n_samples=5, rng=np.random.RandomState(0))
+    with pytest.raises(ArgumentTypeError, match="correct must be True or False"):
+        sampled_softmax_loss(h, w, y, q, n_samples=5, rng=0, correct=1)
+    with pytest.raises(ValueError, match=r"targets must be in \[0, 20\)"):
+        sampled_softmax_loss(h, w, np.full_like(y, -1), q, n_samples=5, rng=0)
+    with pytest.raises(ValueError, match=r"hidden @ weight\.T overflow float32"):
+        sampled_softmax_loss(np.full((1, 2), 1e20, np.float32), np.full((2, 2), 1e20, np.float32), [0],
+                             [0.5, 0.5], n_samples=1, rng=0)
+
+
+# --------------------------------------------------------------------------- hierarchical softmax (R11)
 def test_huffman_codes_are_prefix_free_and_short():
     rng = np.random.default_rng(8)
     counts = rng.zipf(1.3, size=200).astype(float)
@@ -114,8 +388,23 @@ def test_huffman_codes_are_prefix_free_and_short():
     expected_len = float(np.sum(p * np.array([len(c) for c in codes])))
     entropy_bits = float(-np.sum(p[p > 0] * np.log2(p[p > 0])))
     assert entropy_bits <= expected_len < entropy_bits + 1
+
+
+def test_huffman_codes_validation():
     with pytest.raises(ValueError, match="at least 2"):
         huffman_codes([3.0])
+    with pytest.raises(ValueError, match="at least 2"):
+        huffman_codes([[1.0, 2.0]])
+    with pytest.raises(ValueError, match="counts must be >= 0"):
+        huffman_codes([1.0, -1.0, 2.0])
+    with pytest.raises(ValueError, match="counts must contain only finite"):
+        huffman_codes([1.0, np.nan])
+    with pytest.raises(ValueError, match="counts must contain only finite"):
+        huffman_codes([1.0, np.inf])
+    with pytest.raises(ArgumentTypeError, match="counts must be numeric"):
+        huffman_codes(["1", "2"])
+    paths, codes, n_inner = huffman_codes([0, 0, 5])  # zero counts are allowed
+    assert n_inner == 2 and len(codes[2]) == 1
 
 
 def test_hierarchical_softmax_is_a_distribution():
@@ -125,24 +414,137 @@ def test_hierarchical_softmax_is_a_distribution():
     u = rng.normal(size=(n_inner, 5))
     h = rng.normal(size=(3, 5))
     for row in h:
-        nll = np.array([hierarchical_softmax_nll(row[None], u, [v], paths, codes)[0] for v in range(37)])
-        assert math.isclose(np.exp(-nll).sum(), 1.0, rel_tol=1e-12)
+        nll = hierarchical_softmax_nll(np.repeat(row[None], 37, axis=0), u, np.arange(37), paths, codes)
+        assert nll.dtype == np.float64 and math.isclose(np.exp(-nll).sum(), 1.0, rel_tol=1e-12)
         # one path by hand: the product of sigmoids along it
         s = (u[paths[5]] @ row) * (1 - 2 * codes[5])
         assert math.isclose(nll[5], -np.sum(np.log(1 / (1 + np.exp(-s)))), rel_tol=1e-12)
 
 
+def test_hierarchical_softmax_validation():
+    # R11 repro: target -1 returned the NLL of token V - 1 (negative indexing), target V a bare IndexError
+    paths, codes, n_inner = huffman_codes(np.random.default_rng(1).integers(1, 100, 10))
+    u = np.random.default_rng(2).normal(size=(n_inner, 4))
+    h = np.random.default_rng(3).normal(size=(1, 4))
+    for bad in ([-1], [10]):
+        with pytest.raises(ValueError, match=r"targets must be in \[0, 10\)"):
+            hierarchical_softmax_nll(h, u, np.array(bad), paths, codes)
+    with pytest.raises(ValueError, match="targets must be integer class indices"):
+        hierarchical_softmax_nll(h, u, np.array([2.5]), paths, codes)
+    with pytest.raises(ValueError, match=r"targets must have shape \(N,\) = \(1,\)"):
+        hierarchical_softmax_nll(h, u, np.array([1, 2]), paths, codes)
+    for hh, uu in ((h, u[:, :3]), (h, u[:-1]), (h[0], u), (h, u[None])):
+        with pytest.raises(ValueError, match=r"hidden must be \(N, d\) and node_weight \(V - 1, d\)"):
+            hierarchical_softmax_nll(hh, uu, [1], paths, codes)
+    with pytest.raises(ValueError, match="node_weight must contain only finite"):
+        hierarchical_softmax_nll(h, np.full_like(u, np.nan), [1], paths, codes)
+    with pytest.raises(ValueError, match="paths and codes must hold one entry per token"):
+        hierarchical_softmax_nll(h, u, [1], paths, codes[:-1])
+    with pytest.raises(ArgumentTypeError, match="paths and codes must be sequences"):
+        hierarchical_softmax_nll(h, u, [1], 3, codes)
+    broken = list(paths)
+    broken[1] = np.array([0, 9])  # node 9 does not exist (V - 1 = 9 inner nodes: 0..8)
+    with pytest.raises(ValueError, match=r"paths\[1\] must be a 1-D array of inner-node ids in \[0, 9\)"):
+        hierarchical_softmax_nll(h, u, [1], broken, codes)
+    assert np.isfinite(hierarchical_softmax_nll(h, u, [2], broken, codes)).all()  # only the used paths matter
+    bad_codes = list(codes)
+    bad_codes[1] = np.full(len(paths[1]), 2)
+    with pytest.raises(ValueError, match=r"codes\[1\] must hold one branch \(0 or 1\)"):
+        hierarchical_softmax_nll(h, u, [1], paths, bad_codes)
+    bad_codes[1] = np.zeros(len(paths[1]) + 1, dtype=np.int8)
+    with pytest.raises(ValueError, match=r"codes\[1\] must hold one branch"):
+        hierarchical_softmax_nll(h, u, [1], paths, bad_codes)
+    with pytest.raises(ValueError, match="overflow float32"):
+        hierarchical_softmax_nll(np.full((1, 4), 1e20, np.float32), np.full_like(u, 1e20, dtype=np.float32), [1],
+                                 paths, codes)
+
+
+# --------------------------------------------------------------------------- names, signatures, types
+def test_options_are_keyword_only():
+    for f, options in ((chunked_cross_entropy, ("block_size", "return_grad")),
+                       (shard_statistics, ("offset", "vocab_size")),
+                       (sharded_cross_entropy, ("n_shards", "scheduler")),
+                       (sampled_softmax_loss, ("n_samples", "rng", "correct"))):
+        params = inspect.signature(f).parameters
+        assert all(params[o].kind is inspect.Parameter.KEYWORD_ONLY for o in options), f.__name__
+    assert "chunk_size" not in inspect.signature(chunked_cross_entropy).parameters
+
+
+def test_chunk_size_is_a_deprecated_alias_of_block_size():
+    h, w, y = problem(18, v=40)
+    with pytest.warns(DeprecationWarning, match=r"chunked_cross_entropy\(chunk_size=\.\.\.\) is deprecated") as rec:
+        old = chunked_cross_entropy(h, w, y, chunk_size=7, return_grad=True)
+    assert rec[0].filename == __file__  # points at the caller's line
+    new = chunked_cross_entropy(h, w, y, block_size=7, return_grad=True)
+    assert old[0] == new[0] and all(np.array_equal(a, b) for a, b in zip(old[1:], new[1:]))
+    with pytest.raises(TypeError, match="got both block_size and its deprecated name chunk_size"):
+        chunked_cross_entropy(h, w, y, block_size=7, chunk_size=7)
+    with pytest.raises(ValueError, match="block_size must be an integer >= 1"):
+        chunked_cross_entropy(h, w, y, block_size=0)
+    with pytest.raises(ArgumentTypeError, match="block_size must be an integer >= 1"):
+        chunked_cross_entropy(h, w, y, block_size=7.0)
+    with pytest.raises(ArgumentTypeError, match="return_grad must be True or False"):
+        chunked_cross_entropy(h, w, y, return_grad=1)
+
+
+def test_options_by_position_still_work_with_a_deprecation_warning():
+    pytest.importorskip("dask")
+    h, w, y = problem(19, v=40)
+    q = np.full(40, 1 / 40)
+    with pytest.warns(DeprecationWarning, match=r"passing block_size, return_grad to chunked_cross_entropy\(\) "
+                                                r"by position is deprecated") as rec:
+        old = chunked_cross_entropy(h, w, y, 7, True)
+    assert rec[0].filename == __file__
+    assert old[0] == chunked_cross_entropy(h, w, y, block_size=7)
+    with pytest.warns(DeprecationWarning, match="passing block_size to"):
+        assert chunked_cross_entropy(h, w, y, 7) == old[0]
+    with pytest.warns(DeprecationWarning, match="passing n_samples, rng, correct to sampled_softmax_loss"):
+        a = sampled_softmax_loss(h, w, y, q, 5, np.random.default_rng(0), False)
+    assert a == sampled_softmax_loss(h, w, y, q, n_samples=5, rng=0, correct=False)
+    with pytest.warns(DeprecationWarning, match="passing n_shards to sharded_cross_entropy"):
+        assert sharded_cross_entropy(h, w, y, 3) == sharded_cross_entropy(h, w, y, n_shards=3)
+    with pytest.raises(TypeError, match=r"takes 5 positional arguments but 6 were given"):
+        chunked_cross_entropy(h, w, y, 7, True, 1)
+    with pytest.raises(TypeError, match="multiple values for argument 'block_size'"):
+        chunked_cross_entropy(h, w, y, 7, block_size=7)
+
+
+def test_losses_are_numpy_scalars_of_the_input_dtype():
+    for dtype in (np.float16, np.float32, np.float64):
+        h, w, y = problem(20, v=30, dtype=dtype)
+        assert type(chunked_cross_entropy(h, w, y)) is dtype
+        assert type(sampled_softmax_loss(h, w, y, np.full(30, 1 / 30), n_samples=4, rng=0)) is dtype
+    h, w, y = problem(20, v=30)
+    assert type(chunked_cross_entropy(h.astype(int), w.astype(int), y)) is np.float64  # integers: float64
+    assert type(chunked_cross_entropy(h.astype(np.float16), w.astype(np.float32), y)) is np.float32  # promoted
+
+
 def test_bad_arguments():
     h, w, y = problem(10, v=20)
-    with pytest.raises(ValueError, match="same d"):
+    with pytest.raises(ValueError, match=r"hidden \(N, d\) and weight \(V, d\) must have the same number of "
+                                         r"features d, got shapes \(16, 8\) and \(20, 3\)"):
         chunked_cross_entropy(h, w[:, :3], y)
-    with pytest.raises(ValueError, match="targets must lie in"):
+    with pytest.raises(ValueError, match=r"targets must be in \[0, 20\)"):
         chunked_cross_entropy(h, w, y + 100)
-    with pytest.raises(ValueError, match="chunk_size must be an integer >= 1"):
-        chunked_cross_entropy(h, w, y, chunk_size=0)
+    with pytest.raises(ValueError, match="targets must be integer class indices"):
+        chunked_cross_entropy(h, w, y + 0.5)
+    with pytest.raises(ArgumentTypeError, match="targets must be integer class indices"):
+        chunked_cross_entropy(h, w, y.astype(str))
+    with pytest.raises(ValueError, match=r"targets must have shape \(N,\) = \(16,\)"):
+        chunked_cross_entropy(h, w, y[:3])
     with pytest.raises(ValueError, match="hidden must contain only finite"):
         chunked_cross_entropy(np.full_like(h, np.nan), w, y)
+    with pytest.raises(ValueError, match="weight must contain only finite"):
+        chunked_cross_entropy(h, np.full_like(w, -np.inf), y)
+    with pytest.raises(ValueError, match=r"hidden must be a 2-D array \(N, d\) with N >= 1"):
+        chunked_cross_entropy(h[:0], w, y[:0])
+    with pytest.raises(ValueError, match=r"weight must be a 2-D array \(V, d\) with V >= 1"):
+        chunked_cross_entropy(h, w[0], y)
     with pytest.raises(ValueError, match="n_shards must be in"):
-        sharded_cross_entropy(h, w, y, 21)
-    with pytest.raises(ValueError, match="proposal must be"):
-        sampled_softmax_loss(h, w, y, np.ones(20), 5, np.random.default_rng(0))
+        sharded_cross_entropy(h, w, y, n_shards=21)
+    with pytest.raises(ValueError, match="scheduler must be one of"):
+        sharded_cross_entropy(h, w, y, n_shards=2, scheduler="gpu")
+
+
+def test_shard_stats_is_a_record_of_its_range():
+    assert ShardStats._fields == ("m", "d", "z_target", "offset", "size", "vocab_size")
