@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._checks import check_positive_int
+from ._checks import ArgumentTypeError, check_generator, check_positive_int, real_scalar, work_dtype
+from .decoding import _old_call_forms
 from .losses import cross_entropy, cross_entropy_grad
 
 __all__ = ["load_corpus", "CharVocab", "CharMLP", "TrainLog", "train_char_mlp"]
@@ -80,12 +82,30 @@ class CharVocab:
         return np.fromiter((lookup[c] for c in norm), dtype=np.intp, count=len(norm))
 
     def decode(self, ids: ArrayLike) -> str:
-        """The text of token ids."""
-        return "".join(self.chars[int(i)] for i in np.asarray(ids).ravel())
+        """The text of integer token ids (any shape, read in C order); an id outside ``[0, len(self))`` raises
+        ValueError."""
+        arr = _check_ids(ids, len(self.chars), "ids")
+        return "".join(self.chars[i] for i in arr.ravel().tolist())
+
+
+def _check_ids(ids: ArrayLike, vocab_size: int, name: str) -> NDArray[np.intp]:
+    """Integer token ids in ``[0, vocab_size)`` as an intp array (an empty list is accepted)."""
+    arr = np.asarray(ids)
+    if arr.size == 0 and arr.dtype.kind == "f":  # np.asarray([]) is float64
+        arr = arr.astype(np.intp)
+    if arr.dtype.kind not in "iu":
+        raise ArgumentTypeError(f"{name} must be integer token ids, got dtype {arr.dtype}")
+    if arr.size and (arr.min() < 0 or arr.max() >= vocab_size):
+        bad = arr[(arr < 0) | (arr >= vocab_size)].flat[0]
+        raise ValueError(f"{name} must hold token ids in [0, {vocab_size}), got {bad}")
+    return arr.astype(np.intp, copy=False)
 
 
 # --------------------------------------------------------------------------- model
-@dataclass
+_PARAM_NAMES = ("E", "W1", "b1", "W2", "b2")
+
+
+@dataclass(eq=False)
 class CharMLP:
     r"""A character-level MLP language model (Bengio et al., 2003, with characters).
 
@@ -97,45 +117,115 @@ class CharMLP:
         h = \tanh\big([E_{x_{t-c}}; \dots; E_{x_{t-1}}]\, W_1 + b_1\big), \qquad
         z = h W_2 + b_2, \qquad p(x_t \mid \cdot) = \operatorname{softmax}(z).
 
+    The parameters may be float16, float32 or float64 (all of one dtype);
+    float16 is computed in float32 and the results rounded once.
+    Two models are equal (``==``) when their contexts are equal and their
+    parameters have the same names, shapes, dtypes and values; a model is
+    mutable, so it is not hashable.
+
     Attributes
     ----------
     params : dict of numpy.ndarray
         ``E`` (V, e), ``W1`` (c e, H), ``b1`` (H,), ``W2`` (H, V), ``b2`` (V,).
     context : int
         Number of previous characters :math:`c`.
+
+    Raises
+    ------
+    ValueError
+        If the parameters' names or shapes do not fit together or with
+        ``context``, or they are not of one float dtype.
     """
 
     params: dict[str, Array]
     context: int
 
+    __hash__ = None  # type: ignore[assignment]  # mutable, like a list
+
+    def __post_init__(self) -> None:
+        self.context = check_positive_int(self.context, "context")
+        if not isinstance(self.params, dict) or sorted(self.params) != sorted(_PARAM_NAMES):
+            got = sorted(self.params) if isinstance(self.params, dict) else type(self.params).__name__
+            raise ValueError(f"params must be a dict with the keys {list(_PARAM_NAMES)}, got {got}")
+        dtypes = {np.asarray(a).dtype for a in self.params.values()}
+        if len(dtypes) != 1 or next(iter(dtypes)).kind != "f":
+            raise ValueError(f"params must all have one float dtype, got {sorted(map(str, dtypes))}")
+        shapes = {k: np.shape(a) for k, a in self.params.items()}
+        v, e = shapes["E"] if len(shapes["E"]) == 2 else (-1, -1)
+        h = shapes["b1"][0] if len(shapes["b1"]) == 1 else -1
+        want = {"E": (v, e), "W1": (self.context * e, h), "b1": (h,), "W2": (h, v), "b2": (v,)}
+        if min(v, e, h) < 1 or shapes != want:
+            raise ValueError(f"params must have shapes E (V, e), W1 (context * e, H), b1 (H,), W2 (H, V), b2 (V,) "
+                             f"with context = {self.context}, got {shapes}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CharMLP):
+            return NotImplemented
+        return (self.context == other.context and self.params.keys() == other.params.keys()
+                and all(self.params[k].dtype == other.params[k].dtype
+                        and np.array_equal(self.params[k], other.params[k]) for k in self.params))
+
     @property
     def vocab_size(self) -> int:
+        """The number of tokens :math:`V`."""
         return int(self.params["E"].shape[0])
 
+    @property
+    def dtype(self) -> np.dtype:
+        """The parameters' dtype (that of every result)."""
+        return np.asarray(self.params["E"]).dtype
+
+    def _check_windows(self, windows: ArrayLike) -> NDArray[np.intp]:
+        w = _check_ids(windows, self.vocab_size, "windows")
+        if w.ndim != 2 or w.shape[1] != self.context:
+            raise ValueError(f"windows must have shape (N, context) = (N, {self.context}), got {w.shape}")
+        return w
+
+    def _hidden(self, w: NDArray[np.intp]) -> Array:
+        """Hidden states in the work dtype (float32 for float16 parameters)."""
+        dt = work_dtype(self.dtype)
+        par = {k: np.asarray(a, dtype=dt) for k, a in self.params.items()}
+        x = par["E"][w].reshape(w.shape[0], -1)
+        return np.tanh(x @ par["W1"] + par["b1"])
+
+    def _logits(self, w: NDArray[np.intp]) -> Array:
+        """Logits in the work dtype (float32 for float16 parameters), not rounded."""
+        dt = work_dtype(self.dtype)
+        return self._hidden(w) @ np.asarray(self.params["W2"], dtype=dt) + np.asarray(self.params["b2"], dtype=dt)
+
     def hidden(self, windows: ArrayLike) -> Array:
-        """Hidden states :math:`h` for integer windows of shape ``(N, context)``."""
-        w = np.asarray(windows)
-        x = self.params["E"][w].reshape(w.shape[0], -1)
-        return np.tanh(x @ self.params["W1"] + self.params["b1"])
+        """Hidden states :math:`h`, shape ``(N, H)``, for integer windows of shape ``(N, context)``."""
+        return self._hidden(self._check_windows(windows)).astype(self.dtype, copy=False)
 
     def logits(self, windows: ArrayLike) -> Array:
-        """Next-character logits :math:`z`, shape ``(N, V)``."""
-        return self.hidden(windows) @ self.params["W2"] + self.params["b2"]
+        """Next-character logits :math:`z`, shape ``(N, V)``, for integer windows of shape ``(N, context)``.
 
-    def nll(self, ids: ArrayLike, batch: int = 8192) -> float:
-        """Mean negative log-likelihood (nats per character) of every character of ``ids`` after the first ``context``."""
-        ids = np.asarray(ids)
-        windows, targets = _windows(ids, self.context)
+        An id outside ``[0, V)`` or a window of the wrong length raises ValueError naming ``windows``.
+        """
+        return self._logits(self._check_windows(windows)).astype(self.dtype, copy=False)
+
+    def nll(self, ids: ArrayLike, batch: int = 8192) -> np.floating:
+        r"""Mean negative log-likelihood (nats per character) of every character of ``ids`` after the first
+        ``context``: :math:`-\frac{1}{n - c}\sum_{t > c} \log p(x_t \mid x_{t-c:t-1})`.
+
+        Computed ``batch`` windows at a time, summed in float64 and returned
+        as a numpy scalar of the parameters' dtype.
+        """
+        arr = _check_ids(ids, self.vocab_size, "ids")
+        if arr.ndim != 1:
+            raise ValueError(f"ids must be a 1-D sequence of token ids, got shape {arr.shape}")
+        batch = check_positive_int(batch, "batch")
+        windows, targets = _windows(arr, self.context)
         total = 0.0
         for s in range(0, len(targets), batch):
-            total += float(cross_entropy(self.logits(windows[s:s + batch]), targets[s:s + batch], reduction="sum"))
-        return total / len(targets)
+            total += float(cross_entropy(self._logits(windows[s:s + batch]), targets[s:s + batch], reduction="sum"))
+        return self.dtype.type(total / len(targets))
 
 
-def _windows(ids: NDArray[np.intp], context: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+def _windows(ids: NDArray[np.intp], context: int, name: str = "ids") -> tuple[NDArray[np.intp], NDArray[np.intp]]:
     """All (previous ``context`` ids, next id) pairs of a sequence, as a strided view and a slice."""
     if len(ids) <= context:
-        raise ValueError(f"the sequence must be longer than the context ({context}), got {len(ids)} ids")
+        raise ValueError(f"{name} must be longer than the context ({context}), got {len(ids)} ids")
     win = np.lib.stride_tricks.sliding_window_view(ids, context)[:-1]
     return win, ids[context:]
 
@@ -157,7 +247,7 @@ def _loss_and_grads(params: dict[str, Array], w: NDArray[np.intp], y: NDArray[np
 
 
 @contextlib.contextmanager
-def _one_blas_thread():
+def _one_blas_thread() -> Iterator[None]:
     """One BLAS thread while training (results independent of the core count), if threadpoolctl is installed."""
     try:
         from threadpoolctl import threadpool_limits
@@ -172,12 +262,14 @@ def _one_blas_thread():
 class TrainLog:
     """Validation NLL (nats per character) after each epoch of :func:`train_char_mlp`."""
 
-    val_nll: list[float] = field(default_factory=list)
+    val_nll: list[np.floating] = field(default_factory=list)
 
 
+@_old_call_forms(2, renamed={"seed": ("rng", check_generator)})
 def train_char_mlp(train_ids: ArrayLike, vocab_size: int, *, context: int = 8, embed: int = 16, hidden: int = 256,
                    epochs: int = 3, batch_size: int = 128, lr: float = 3e-3, label_smoothing: float = 0.0,
-                   seed: int = 0, val_ids: ArrayLike | None = None) -> tuple[CharMLP, TrainLog]:
+                   rng: int | np.random.Generator | None = 0,
+                   val_ids: ArrayLike | None = None) -> tuple[CharMLP, TrainLog]:
     r"""Train a :class:`CharMLP` on a token sequence with Adam and the package's cross-entropy.
 
     The loss of each mini-batch is :func:`~softmax_nb.losses.cross_entropy` of the
@@ -186,6 +278,13 @@ def train_char_mlp(train_ids: ArrayLike, vocab_size: int, *, context: int = 8, e
     backpropagated by hand. The learning rate decays linearly to 0. Everything
     is float64 with one BLAS thread, so a seed gives the same model on every
     run of a machine, and nearly the same on other CPUs.
+
+    The step of parameter :math:`\theta` at step :math:`s` of :math:`S` is Adam's,
+
+    .. math::
+
+        \theta \leftarrow \theta - \eta \Big(1 - \frac{s - 1}{S}\Big)
+        \frac{\hat m}{\sqrt{\hat v} + 10^{-8}}, \qquad \beta_1 = 0.9,\ \beta_2 = 0.999 .
 
     Parameters
     ----------
@@ -198,11 +297,13 @@ def train_char_mlp(train_ids: ArrayLike, vocab_size: int, *, context: int = 8, e
     epochs, batch_size : int
         Passes over the shuffled windows, and windows per step.
     lr : float
-        Peak Adam step size.
+        Peak Adam step size :math:`\eta`, a finite number > 0.
     label_smoothing : float
         :math:`\alpha` of the training loss (label smoothing).
-    seed : int
-        Seeds the initialisation and the shuffling.
+    rng : int, numpy.random.Generator or None, default 0
+        Source of randomness for the initialisation and the shuffling (SPEC 7):
+        an int seed (the default, 0, makes training reproducible), a Generator,
+        or ``None`` for fresh entropy. The old name ``seed`` is deprecated.
     val_ids : array_like of int, optional
         A validation sequence, scored after each epoch.
 
@@ -211,19 +312,26 @@ def train_char_mlp(train_ids: ArrayLike, vocab_size: int, *, context: int = 8, e
     model : CharMLP
     log : TrainLog
     """
-    ids = np.asarray(train_ids)
-    if ids.ndim != 1 or ids.dtype.kind not in "iu":
-        raise ValueError(f"train_ids must be a 1-D integer sequence, got dtype {ids.dtype} and shape {ids.shape}")
     v = check_positive_int(vocab_size, "vocab_size")
-    if ids.size and (ids.min() < 0 or ids.max() >= v):
-        raise ValueError(f"train_ids must lie in [0, {v}), got values in [{ids.min()}, {ids.max()}]")
+    ids = _check_ids(train_ids, v, "train_ids")
+    if ids.ndim != 1:
+        raise ValueError(f"train_ids must be a 1-D sequence of token ids, got shape {ids.shape}")
+    if val_ids is not None:
+        val_ids = _check_ids(val_ids, v, "val_ids")
+        if val_ids.ndim != 1:
+            raise ValueError(f"val_ids must be a 1-D sequence of token ids, got shape {val_ids.shape}")
     c, e, h = (check_positive_int(x, n) for x, n in ((context, "context"), (embed, "embed"), (hidden, "hidden")))
     epochs, batch_size = check_positive_int(epochs, "epochs"), check_positive_int(batch_size, "batch_size")
-    rng = np.random.default_rng(seed)
-    params = {"E": rng.normal(0, 1.0, (v, e)), "W1": rng.normal(0, 1 / math.sqrt(c * e), (c * e, h)),
-              "b1": np.zeros(h), "W2": rng.normal(0, 1 / math.sqrt(h), (h, v)), "b2": np.zeros(v)}
+    lr = real_scalar(lr, "lr", "a finite number > 0")
+    if not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    gen = check_generator(rng)
+    params: dict[str, Array] = {"E": gen.normal(0, 1.0, (v, e)), "W1": gen.normal(0, 1 / math.sqrt(c * e), (c * e, h)),
+                                "b1": np.zeros(h), "W2": gen.normal(0, 1 / math.sqrt(h), (h, v)), "b2": np.zeros(v)}
     model = CharMLP(params, c)
-    windows, targets = _windows(ids, c)
+    windows, targets = _windows(ids, c, "train_ids")
+    if val_ids is not None and len(val_ids) <= c:
+        raise ValueError(f"val_ids must be longer than the context ({c}), got {len(val_ids)} ids")
     m1 = {k: np.zeros_like(p) for k, p in params.items()}
     m2 = {k: np.zeros_like(p) for k, p in params.items()}
     b1, b2, step = 0.9, 0.999, 0
@@ -232,7 +340,7 @@ def train_char_mlp(train_ids: ArrayLike, vocab_size: int, *, context: int = 8, e
     log = TrainLog()
     with _one_blas_thread():
         for _ in range(epochs):
-            order = rng.permutation(n)
+            order = gen.permutation(n)
             for s in range(0, n, batch_size):
                 idx = order[s:s + batch_size]
                 _, grads = _loss_and_grads(params, windows[idx], targets[idx], label_smoothing)

@@ -1,37 +1,73 @@
 r"""Decoding a language model: logit filters, sampling and generation.
 
-The filters follow the semantics of the logits processors of Hugging Face
-``transformers``: they take logits and return logits of the same shape in
-which every removed token is :math:`-\infty`, so that a softmax afterwards
-gives it probability exactly 0. They act on the last axis and on any number
-of leading (batch) axes.
+The filters take logits and return logits of the same shape in which every
+removed token is :math:`-\infty`, so that a softmax afterwards gives it
+probability exactly 0. They act on the last axis and on any number of leading
+(batch) axes, and return the kept logits unchanged, in the input's dtype.
 
 * :func:`top_k_filter` keeps the tokens whose logit is at least the
-  :math:`k`-th largest;
+  ``top_k``-th largest;
 * :func:`top_p_filter` (nucleus sampling, Holtzman et al., 2020) keeps the
   smallest set of most probable tokens whose total probability is at least
-  :math:`p`;
+  ``top_p``;
 * :func:`min_p_filter` (Nguyen et al., 2024) keeps the tokens whose
-  probability is at least :math:`p_{\min}` times the largest;
-* :func:`sample` divides by the temperature, applies the filters in that
-  order and draws one token per row;
-* :func:`generate` continues prompts with a :class:`~softmax_nb.charlm.CharMLP`.
+  probability is at least ``min_p`` times the largest;
+* :func:`sample` applies the temperature, then the filters in that order, and
+  draws one token per row;
+* :func:`generate` continues prompts with a model such as
+  :class:`~softmax_nb.charlm.CharMLP`.
 
-The book's corpus, character vocabulary, model and training loop live in
-:mod:`softmax_nb.charlm` (importing them from here still works for one
-release, with a :class:`DeprecationWarning`).
+**Conventions, compared with other libraries.** The :math:`-\infty` convention
+and the order temperature :math:`\to` top-k :math:`\to` top-p :math:`\to`
+min-p are those of Hugging Face ``transformers`` (its ``TopKLogitsWarper``,
+``TopPLogitsWarper`` and ``MinPLogitsWarper``, in the order its ``generate``
+builds them). On rows without ties the three filters keep the same tokens as
+those warpers (``tests/test_decoding_hf.py`` checks it when ``transformers`` is
+installed). They differ from them in four ways:
+
+* **Ties at the top-p boundary are kept whole.** A group of tied tokens that
+  straddles the boundary is kept entirely, so the result does not depend on
+  the order of the vocabulary; HF sorts the tokens and cuts the group part-way
+  (a uniform row of 4 tokens at ``top_p=0.5``: 4 tokens kept here, 2 by HF).
+  Ties at the ``top_k``-th logit are kept whole in both.
+* **No "off" values.** ``top_k=0`` and ``top_p=0`` raise :class:`ValueError`
+  here (in HF's ``generate``, ``top_k=0`` disables top-k, and
+  ``TopPLogitsWarper(top_p=0)`` keeps ``min_tokens_to_keep`` tokens); ``None``
+  skips a filter in :func:`sample`, and ``top_p=1`` or ``min_p=0`` keep every
+  token.
+* **No** ``min_tokens_to_keep``: every filter keeps the most probable token
+  (with its ties), and nothing more is guaranteed.
+* **Order of other frameworks.** llama.cpp's default sampler chain applies
+  the temperature *last* (after top-k, top-p and min-p), so "min-p 0.1 at
+  :math:`T = 1.5`" selects from a different set there.
+
+**Precision.** The filters return the input's own values or :math:`-\infty`,
+so nothing they return is rounded. The choices they make, and the draw of
+:func:`sample`, depend on probability masses, which are computed in float64
+whatever the input dtype: a running sum (``np.cumsum``) in float32 over a
+50 257-token vocabulary is off by up to :math:`4 \cdot 10^{-4}` of mass
+(a flat row), enough to move the nucleus boundary by hundreds of tokens,
+and a float32 cumulative distribution can never draw a token whose
+probability is below its rounding (about :math:`3 \cdot 10^{-8}`). The
+float64 passes cost about 2 % of :func:`top_p_filter`'s time, which its sort
+dominates. Everything else follows the package's half-precision rule
+(float16 is computed in float32).
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import warnings
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._checks import as_float_array, check_generator, check_positive_int, check_temperature
+from ._checks import (ArgumentTypeError, as_float_array, check_bool, check_generator, check_positive_int,
+                      check_temperature, check_unit_interval, real_scalar, work_dtype)
 from .core import log_softmax, softmax
 
 if TYPE_CHECKING:
@@ -53,9 +89,54 @@ def __getattr__(name: str) -> Any:
 
 
 Array = NDArray[np.floating]
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
-# --------------------------------------------------------------------------- filters
+# --------------------------------------------------------------------------- old call forms
+def _old_call_forms(n_args: int, positional: tuple[str, ...] = (),
+                    renamed: Mapping[str, tuple[str, Callable[[Any, str], Any]]] | None = None) -> Callable[[_F], _F]:
+    """Keep the call forms a function had before its options became keyword-only and got their final names.
+
+    For one release, with a :class:`DeprecationWarning` pointing at the
+    caller: options passed positionally after the first ``n_args`` arguments
+    are taken, in order, as the keyword options ``positional``; an old keyword
+    name ``old`` with ``renamed[old] = (new, check)`` is passed on as ``new``,
+    after ``check(value, old)`` has validated it under the name the caller
+    wrote. The wrapped function's signature (``inspect.signature``) is the new one.
+    """
+    renames = dict(renamed or {})
+
+    def decorate(func: _F) -> _F:
+        name = func.__qualname__
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if len(args) > n_args and positional:
+                extra = args[n_args:n_args + len(positional)]
+                names = positional[:len(extra)]
+                for key, value in zip(names, extra):
+                    if key in kwargs:
+                        raise TypeError(f"{name}() got multiple values for argument {key!r}")
+                    kwargs[key] = value
+                warnings.warn(f"passing {', '.join(names)} to {name}() positionally is deprecated and will be an "
+                              f"error in the next release; pass {' and '.join(f'{k}=...' for k in names)} by keyword",
+                              DeprecationWarning, stacklevel=2)
+                args = args[:n_args] + args[n_args + len(positional):]
+            for old, (new, check) in renames.items():
+                if old in kwargs:
+                    if new in kwargs:
+                        raise TypeError(f"{name}() got both {new!r} and its deprecated name {old!r}")
+                    warnings.warn(f"{name}(): the argument {old!r} is renamed {new!r}; the old name will be "
+                                  "removed in the next release", DeprecationWarning, stacklevel=2)
+                    kwargs[new] = check(kwargs.pop(old), old)
+            return func(*args, **kwargs)
+
+        return cast(_F, wrapper)
+
+    return decorate
+
+
+# --------------------------------------------------------------------------- argument checks
 def _as_logits(logits: ArrayLike) -> Array:
     """Logits with at least one dimension and, per row, at least one finite entry; no NaN or +inf."""
     z = as_float_array(logits, "logits")
@@ -70,106 +151,28 @@ def _as_logits(logits: ArrayLike) -> Array:
     return z
 
 
-def _check_probability(value: Any, name: str, allow_zero: bool) -> float:
-    low = "0 <=" if allow_zero else "0 <"
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number with {low} {name} <= 1, got {value!r}") from None
-    if isinstance(value, bool) or not ((0.0 <= v if allow_zero else 0.0 < v) and v <= 1.0):
-        raise ValueError(f"{name} must be a number with {low} {name} <= 1, got {value!r}")
+def _check_top_p(value: Any, name: str = "top_p") -> float:
+    """Return ``value`` as a float, checking ``0 < value <= 1``."""
+    v = real_scalar(value, name, "a number in (0, 1]")
+    if not 0.0 < v <= 1.0:
+        raise ValueError(f"{name} must be in (0, 1], got {value!r}")
     return v
 
 
-def top_k_filter(logits: ArrayLike, k: int) -> Array:
-    r"""Keep the tokens whose logit is at least the :math:`k`-th largest of their row.
-
-    .. math::
-
-        \tilde z_i = \begin{cases} z_i & z_i \ge z_{(k)} \\ -\infty & \text{otherwise,} \end{cases}
-
-    where :math:`z_{(k)}` is the :math:`k`-th largest logit of the row
-    (counted with multiplicity). Tokens tied with the :math:`k`-th largest
-    are all kept, so a row may keep more than :math:`k` tokens; ``k`` at
-    least the vocabulary size keeps everything.
-
-    Parameters
-    ----------
-    logits : array_like
-        Shape ``(..., V)``. ``-inf`` entries stay ``-inf``.
-    k : int
-        Number of tokens to keep, an integer >= 1.
-
-    Returns
-    -------
-    numpy.ndarray
-        Filtered logits, same shape and dtype (float64 for integer input).
-
-    Raises
-    ------
-    ValueError
-        If ``k`` is not an integer >= 1, or a row of ``logits`` is all
-        ``-inf`` or contains NaN or ``+inf``.
-
-    Examples
-    --------
-    >>> top_k_filter([1.0, 3.0, 2.0, 3.0], k=2)
-    array([-inf,   3., -inf,   3.])
-    """
-    k = check_positive_int(k, "k")
-    z = _as_logits(logits)
+# --------------------------------------------------------------------------- filters (on checked logits)
+def _top_k(z: Array, k: int) -> Array:
     if k >= z.shape[-1]:
         return z.copy()
-    kth = -np.partition(-z, k - 1, axis=-1)[..., k - 1:k]
-    return np.where(z >= kth, z, -np.inf).astype(z.dtype, copy=False)
+    zw = z.astype(work_dtype(z.dtype), copy=False)  # comparisons are exact in any dtype; float16 sorts in float32
+    kth = -np.partition(-zw, k - 1, axis=-1)[..., k - 1:k]
+    return np.where(zw >= kth, z, -np.inf).astype(z.dtype, copy=False)
 
 
-def top_p_filter(logits: ArrayLike, p: float) -> Array:
-    r"""Nucleus filter: keep the smallest set of most probable tokens with total probability :math:`\ge p`.
-
-    With :math:`q = \operatorname{softmax}(z)`, token :math:`i` is kept when
-    the tokens strictly more probable than it hold less than :math:`p`:
-
-    .. math::
-
-        \text{keep}_i \iff \sum_{j:\, z_j > z_i} q_j < p .
-
-    In a row sorted by decreasing logit this keeps the shortest prefix whose
-    cumulative probability reaches :math:`p`, plus every token tied with the
-    last one of that prefix (ties are kept, as in :func:`top_k_filter`). The
-    most probable token is always kept, so no row is left empty; ``p = 1``
-    keeps every token (Holtzman et al., 2020).
-
-    Parameters
-    ----------
-    logits : array_like
-        Shape ``(..., V)``.
-    p : float
-        Probability mass to keep, :math:`0 < p \le 1`.
-
-    Returns
-    -------
-    numpy.ndarray
-        Filtered logits, same shape and dtype.
-
-    Raises
-    ------
-    ValueError
-        If ``p`` is not in ``(0, 1]``, or a row of ``logits`` is all ``-inf``
-        or contains NaN or ``+inf``.
-
-    Examples
-    --------
-    >>> z = np.log([0.5, 0.3, 0.15, 0.05])
-    >>> np.isfinite(top_p_filter(z, 0.75))  # 0.5 < 0.75 <= 0.5 + 0.3
-    array([ True,  True, False, False])
-    """
-    p = _check_probability(p, "p", allow_zero=False)
-    z = _as_logits(logits)
+def _top_p(z: Array, p: float) -> Array:
     if p == 1.0:
         return z.copy()
-    q = softmax(z.astype(np.float64), axis=-1)  # masses in float64, whatever the logits' dtype
-    order = np.argsort(-z, axis=-1, kind="stable")
+    q = softmax(z.astype(np.float64), axis=-1)  # masses in float64 (module docstring, "Precision")
+    order = np.argsort(-z.astype(work_dtype(z.dtype), copy=False), axis=-1, kind="stable")
     z_sorted = np.take_along_axis(z, order, axis=-1)
     q_sorted = np.take_along_axis(q, order, axis=-1)
     before = np.zeros_like(q_sorted)  # mass of the tokens earlier in the order (an exclusive running sum)
@@ -184,24 +187,84 @@ def top_p_filter(logits: ArrayLike, p: float) -> Array:
     return np.where(keep, z, -np.inf).astype(z.dtype, copy=False)
 
 
-def min_p_filter(logits: ArrayLike, p_min: float) -> Array:
-    r"""Keep the tokens whose probability is at least :math:`p_{\min}` times the largest.
+def _min_p(z: Array, p_min: float) -> Array:
+    if p_min == 0.0:
+        return z.copy()
+    z64 = z.astype(np.float64)  # the gap of two float16 (or most float32) logits is exact in float64
+    gap = z64 - np.max(z64, axis=-1, keepdims=True)
+    return np.where(gap >= math.log(p_min), z, -np.inf).astype(z.dtype, copy=False)
+
+
+# --------------------------------------------------------------------------- public filters
+@_old_call_forms(1, positional=("top_k",), renamed={"k": ("top_k", check_positive_int)})
+def top_k_filter(logits: ArrayLike, *, top_k: int) -> Array:
+    r"""Keep the tokens whose logit is at least the ``top_k``-th largest of their row.
 
     .. math::
 
-        \text{keep}_i \iff q_i \ge p_{\min} \max_j q_j
-        \iff z_i - \max_j z_j \ge \log p_{\min} ,
+        \tilde z_i = \begin{cases} z_i & z_i \ge z_{(k)} \\ -\infty & \text{otherwise,} \end{cases}
 
-    computed in the second (logit) form, which cannot underflow. The most
-    probable token is always kept; ``p_min = 0`` keeps everything
-    (Nguyen et al., 2024).
+    where :math:`z_{(k)}` is the :math:`k`-th largest logit of the row
+    (counted with multiplicity), :math:`k` = ``top_k``. Tokens tied with the
+    :math:`k`-th largest are all kept, so a row may keep more than :math:`k`
+    tokens; ``top_k`` at least the vocabulary size keeps everything.
+
+    Parameters
+    ----------
+    logits : array_like
+        Shape ``(..., V)``. ``-inf`` entries stay ``-inf``.
+    top_k : int
+        Number of tokens to keep, an integer >= 1 (keyword-only; the old name
+        ``k``, and passing it positionally, are deprecated).
+
+    Returns
+    -------
+    numpy.ndarray
+        Filtered logits, same shape and dtype (float64 for integer input).
+
+    Raises
+    ------
+    TypeError
+        If ``top_k`` is not an integer (:class:`~softmax_nb._checks.ArgumentTypeError`).
+    ValueError
+        If ``top_k < 1``, or a row of ``logits`` is all ``-inf`` or contains
+        NaN or ``+inf``.
+
+    Examples
+    --------
+    >>> top_k_filter([1.0, 3.0, 2.0, 3.0], top_k=2)
+    array([-inf,   3., -inf,   3.])
+    """
+    k = check_positive_int(top_k, "top_k")
+    return _top_k(_as_logits(logits), k)
+
+
+@_old_call_forms(1, positional=("top_p",), renamed={"p": ("top_p", _check_top_p)})
+def top_p_filter(logits: ArrayLike, *, top_p: float) -> Array:
+    r"""Nucleus filter: keep the smallest set of most probable tokens with total probability :math:`\ge p`.
+
+    With :math:`q = \operatorname{softmax}(z)` and :math:`p` = ``top_p``,
+    token :math:`i` is kept when the tokens strictly more probable than it
+    hold less than :math:`p`:
+
+    .. math::
+
+        \text{keep}_i \iff \sum_{j:\, z_j > z_i} q_j < p .
+
+    In a row sorted by decreasing logit this keeps the shortest prefix whose
+    cumulative probability reaches :math:`p`, plus every token tied with the
+    last one of that prefix (ties are kept whole, unlike Hugging Face's
+    ``TopPLogitsWarper``: see the module docstring). The most probable token is
+    always kept, so no row is left empty; ``top_p=1`` keeps every token
+    (Holtzman et al., 2020). The masses are computed in float64.
 
     Parameters
     ----------
     logits : array_like
         Shape ``(..., V)``.
-    p_min : float
-        Relative threshold, :math:`0 \le p_{\min} \le 1`.
+    top_p : float
+        Probability mass to keep, :math:`0 < p \le 1` (keyword-only; the old
+        name ``p``, and passing it positionally, are deprecated).
 
     Returns
     -------
@@ -210,129 +273,241 @@ def min_p_filter(logits: ArrayLike, p_min: float) -> Array:
 
     Raises
     ------
+    TypeError
+        If ``top_p`` is not a real number (a string such as ``"0.5"``, a bool).
     ValueError
-        If ``p_min`` is not in ``[0, 1]``, or a row of ``logits`` is all
+        If ``top_p`` is not in ``(0, 1]``, or a row of ``logits`` is all
         ``-inf`` or contains NaN or ``+inf``.
 
     Examples
     --------
-    >>> np.isfinite(min_p_filter(np.log([0.6, 0.3, 0.1]), 0.25))  # threshold 0.25 * 0.6 = 0.15
-    array([ True,  True, False])
+    >>> z = np.log([0.5, 0.3, 0.15, 0.05])
+    >>> np.isfinite(top_p_filter(z, top_p=0.75))  # 0.5 < 0.75 <= 0.5 + 0.3
+    array([ True,  True, False, False])
     """
-    p_min = _check_probability(p_min, "p_min", allow_zero=True)
-    z = _as_logits(logits)
-    if p_min == 0.0:
-        return z.copy()
-    gap = z.astype(np.float64) - np.max(z, axis=-1, keepdims=True)
-    return np.where(gap >= math.log(p_min), z, -np.inf).astype(z.dtype, copy=False)
+    p = _check_top_p(top_p)
+    return _top_p(_as_logits(logits), p)
 
 
-def sample(logits: ArrayLike, rng: np.random.Generator, temperature: float = 1.0, top_k: int | None = None,
-           top_p: float | None = None, min_p: float | None = None) -> NDArray[np.intp]:
-    r"""Draw one token per row: temperature first, then top-k, top-p and min-p, in that order.
+@_old_call_forms(1, positional=("min_p",), renamed={"p_min": ("min_p", check_unit_interval)})
+def min_p_filter(logits: ArrayLike, *, min_p: float) -> Array:
+    r"""Keep the tokens whose probability is at least ``min_p`` times the largest.
+
+    With :math:`p_{\min}` = ``min_p``,
 
     .. math::
 
-        z' = \operatorname{minp}\big(\operatorname{topp}(\operatorname{topk}(z / T))\big), \qquad
-        i \sim \operatorname{softmax}(z') .
+        \text{keep}_i \iff q_i \ge p_{\min} \max_j q_j
+        \iff z_i - \max_j z_j \ge \log p_{\min} ,
 
-    The draw is by inversion: with :math:`u = 1 - U`, :math:`U` uniform on
-    :math:`[0, 1)` (one ``rng.random`` number per row), the token is the
-    first :math:`i` whose cumulative probability reaches :math:`u`, so a
-    removed token (probability 0) is never drawn.
+    computed in the second (logit) form, in float64, which cannot underflow.
+    The most probable token is always kept; ``min_p=0`` keeps everything
+    (Nguyen et al., 2024).
 
     Parameters
     ----------
     logits : array_like
         Shape ``(..., V)``.
-    rng : numpy.random.Generator
-        Source of randomness, e.g. ``np.random.default_rng(0)``; advanced by
-        one number per row.
+    min_p : float
+        Relative threshold, :math:`0 \le p_{\min} \le 1` (keyword-only; the
+        old name ``p_min``, and passing it positionally, are deprecated).
+
+    Returns
+    -------
+    numpy.ndarray
+        Filtered logits, same shape and dtype.
+
+    Raises
+    ------
+    TypeError
+        If ``min_p`` is not a real number.
+    ValueError
+        If ``min_p`` is not in ``[0, 1]``, or a row of ``logits`` is all
+        ``-inf`` or contains NaN or ``+inf``.
+
+    Examples
+    --------
+    >>> np.isfinite(min_p_filter(np.log([0.6, 0.3, 0.1]), min_p=0.25))  # threshold 0.25 * 0.6 = 0.15
+    array([ True,  True, False])
+    """
+    p_min = check_unit_interval(min_p, "min_p")
+    return _min_p(_as_logits(logits), p_min)
+
+
+# --------------------------------------------------------------------------- sampling
+@_old_call_forms(2, positional=("temperature", "top_k", "top_p", "min_p"))
+def sample(logits: ArrayLike, rng: int | np.random.Generator | None = None, *, temperature: float = 1.0,
+           top_k: int | None = None, top_p: float | None = None,
+           min_p: float | None = None) -> np.intp | NDArray[np.intp]:
+    r"""Draw one token per row: temperature first, then top-k, top-p and min-p, in that order.
+
+    .. math::
+
+        z' = \operatorname{minp}\big(\operatorname{topp}(\operatorname{topk}(
+             \operatorname{log\_softmax}(z / T)))\big), \qquad
+        i \sim \operatorname{softmax}(z') .
+
+    The temperature is applied by :func:`~softmax_nb.core.log_softmax`, which
+    subtracts the row maximum before dividing by :math:`T`: the tempered
+    logits are :math:`(z - \max z)/T - \log \sum_j e^{(z_j - \max z)/T}`, at
+    most 0, so no :math:`T > 0` overflows them (the filters are invariant to
+    that shift). As :math:`T \to 0` the draw is uniform over the tied maxima
+    (:math:`T = 10^{-310}` gives exactly that); as :math:`T \to \infty`,
+    uniform over the tokens whose logit is finite.
+
+    The draw is by inversion: with :math:`u = 1 - U`, :math:`U` uniform on
+    :math:`[0, 1)` (one ``rng.random`` number per row), the token is the
+    first :math:`i` whose cumulative probability (in float64) reaches
+    :math:`u`, so a removed token (probability 0) is never drawn.
+
+    Parameters
+    ----------
+    logits : array_like
+        Shape ``(..., V)``, any float dtype; the draw is computed in float64
+        (module docstring, "Precision").
+    rng : int, numpy.random.Generator or None, optional
+        Source of randomness (SPEC 7): a Generator is advanced by one number
+        per row; an int seeds a new one (``sample(z, 123)`` equals
+        ``sample(z, np.random.default_rng(123))``); ``None`` (the default)
+        draws fresh entropy, so the result is not reproducible. ``rng`` is
+        the one option that may be passed positionally.
     temperature : float, default 1.0
         :math:`T > 0`, finite.
     top_k, top_p, min_p : optional
         Parameters of :func:`top_k_filter`, :func:`top_p_filter` and
-        :func:`min_p_filter`; ``None`` skips a filter.
+        :func:`min_p_filter`; ``None`` (the default) skips a filter.
+        Passing ``temperature`` and the filters' parameters positionally is
+        deprecated.
 
     Returns
     -------
-    numpy.ndarray of int
-        Token indices, shape ``logits.shape[:-1]`` (a 0-d array for one row).
+    numpy.intp or numpy.ndarray of numpy.intp
+        Token indices: a numpy scalar for 1-D ``logits``, else an array of
+        shape ``logits.shape[:-1]``.
 
     Raises
     ------
+    TypeError
+        If an option has the wrong type (a string, a bool, a float ``top_k``,
+        a legacy ``RandomState``).
     ValueError
-        As the filters, or if ``temperature`` is not a finite number > 0 or
-        ``rng`` is not a Generator.
+        As the filters, or if ``temperature`` is not a finite number > 0.
 
     Examples
     --------
-    >>> rng = np.random.default_rng(0)
-    >>> int(sample([0.0, 5.0, 1.0], rng, top_k=1))
+    >>> int(sample([0.0, 5.0, 1.0], 0, top_k=1))
     1
     """
-    rng = check_generator(rng)
     t = check_temperature(temperature)
+    k = None if top_k is None else check_positive_int(top_k, "top_k")
+    p = None if top_p is None else _check_top_p(top_p)
+    p_min = None if min_p is None else check_unit_interval(min_p, "min_p")
+    gen = check_generator(rng)
     z = _as_logits(logits)
-    if t != 1.0:
-        z = z.astype(np.float64) / t  # float64: 1/T may not fit the logits' dtype
-    if top_k is not None:
-        z = top_k_filter(z, top_k)
-    if top_p is not None:
-        z = top_p_filter(z, top_p)
-    if min_p is not None:
-        z = min_p_filter(z, min_p)
-    q = softmax(z.astype(np.float64), axis=-1)
-    cdf = np.cumsum(q, axis=-1)
-    u = (1.0 - rng.random(size=z.shape[:-1])) * cdf[..., -1]  # in (0, total]
-    return np.sum(cdf < np.asarray(u)[..., None], axis=-1).astype(np.intp)
+    w = log_softmax(z.astype(np.float64), axis=-1, temperature=t)
+    if k is not None:
+        w = _top_k(w, k)
+    if p is not None:
+        w = _top_p(w, p)
+    if p_min is not None:
+        w = _min_p(w, p_min)
+    cdf = np.cumsum(softmax(w, axis=-1), axis=-1)
+    u = (1.0 - gen.random(size=z.shape[:-1])) * cdf[..., -1]  # in (0, total]
+    tokens = np.asarray(np.sum(cdf < np.asarray(u)[..., None], axis=-1, dtype=np.intp))
+    return tokens[()] if tokens.ndim == 0 else tokens
 
 
-def generate(model: CharMLP, prompt: ArrayLike, length: int, rng: np.random.Generator | None = None,
-             greedy: bool = False, **sample_kwargs: Any) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+# The options generate() passes on to sample(): the keyword-only parameters of its signature.
+_SAMPLE_OPTIONS = tuple(name for name, par in inspect.signature(sample).parameters.items()
+                        if par.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
+@_old_call_forms(4, positional=("greedy",))
+def generate(model: CharMLP, prompt: ArrayLike, length: int, rng: int | np.random.Generator | None = None, *,
+             greedy: bool = False, **sample_kwargs: Any) -> tuple[NDArray[np.intp], NDArray[np.floating]]:
     r"""Continue a prompt (or a batch of prompts) by ``length`` tokens, and score each under the model.
+
+    At each step the model's logits :math:`z` for the last ``model.context``
+    tokens give the next token, :math:`\arg\max_i z_i` (greedy) or a draw of
+    :func:`sample`, and its log-probability :math:`z_i - \log\sum_j e^{z_j}`.
 
     Parameters
     ----------
     model : CharMLP
-        The language model.
+        The language model: any object with an int ``context`` and a method
+        ``logits(windows)`` mapping ``(R, context)`` token ids to ``(R, V)``
+        logits, such as :class:`~softmax_nb.charlm.CharMLP`.
     prompt : array_like of int
         Shape ``(L,)`` for one prompt or ``(R, L)`` for ``R`` prompts
         generated side by side, with ``L >= model.context``.
     length : int
         Number of tokens to generate, >= 1.
-    rng : numpy.random.Generator, optional
-        Required unless ``greedy``; advanced by one number per row and step.
+    rng : int, numpy.random.Generator or None, optional
+        As in :func:`sample`: advanced by one number per row and step; an int
+        seeds a new Generator, ``None`` draws fresh entropy. Not used (but
+        checked) when ``greedy``.
     greedy : bool, default False
-        Take the most probable token (the first one on ties) instead of sampling.
+        Take the most probable token (the first one on ties) instead of
+        sampling. Keyword-only (passing it positionally is deprecated).
     **sample_kwargs
-        ``temperature``, ``top_k``, ``top_p``, ``min_p`` for :func:`sample`.
+        The options of :func:`sample`: ``temperature``, ``top_k``, ``top_p``,
+        ``min_p``. Any other name is a TypeError, and so is any of them with
+        ``greedy=True`` (greedy decoding would ignore it).
 
     Returns
     -------
-    tokens : numpy.ndarray of int
+    tokens : numpy.ndarray of numpy.intp
         The generated ids, shape ``(length,)`` or ``(R, length)``.
     logp : numpy.ndarray
         :math:`\log p(x_t \mid \cdot)` of each generated token under the
         model at temperature 1 without filters, i.e. the model's own
-        log-likelihood of its text; same shape as ``tokens``.
+        log-likelihood of its text; same shape as ``tokens``, in the dtype of
+        the model's logits (computed in float32 for float16).
+
+    Raises
+    ------
+    TypeError
+        For an unknown option, a sampling option with ``greedy=True``, or an
+        option of the wrong type.
+    ValueError
+        If ``prompt`` is not 1-D or 2-D integer ids, is shorter than the
+        context, or holds ids outside the model's vocabulary, or as
+        :func:`sample`.
     """
+    unknown = sorted(set(sample_kwargs) - set(_SAMPLE_OPTIONS))
+    if unknown:
+        raise TypeError(f"generate() got unexpected keyword argument(s) {', '.join(map(repr, unknown))}; "
+                        f"its sampling options are those of sample(): {', '.join(_SAMPLE_OPTIONS)}")
+    greedy = check_bool(greedy, "greedy")
+    if greedy and sample_kwargs:
+        raise TypeError(f"generate(greedy=True) takes no sampling options, got {', '.join(sorted(sample_kwargs))}: "
+                        "greedy decoding takes the most probable token and would ignore them")
     length = check_positive_int(length, "length")
     p = np.asarray(prompt)
-    if p.ndim not in (1, 2) or p.dtype.kind not in "iu":
-        raise ValueError(f"prompt must be a 1-D or 2-D array of token ids, got dtype {p.dtype} and shape {p.shape}")
+    if p.dtype.kind not in "iu":
+        raise ArgumentTypeError(f"prompt must be integer token ids, got dtype {p.dtype}")
+    if p.ndim not in (1, 2):
+        raise ValueError(f"prompt must be a 1-D or 2-D array of token ids, got shape {p.shape}")
     rows = np.atleast_2d(p).astype(np.intp)
     if rows.shape[1] < model.context:
         raise ValueError(f"prompt must hold at least context = {model.context} ids, got {rows.shape[1]}")
-    if not greedy:
-        rng = check_generator(rng)
+    v = getattr(model, "vocab_size", None)
+    if v is not None and rows.size and (rows.min() < 0 or rows.max() >= v):
+        bad = rows[(rows < 0) | (rows >= v)].flat[0]
+        raise ValueError(f"prompt must hold token ids in [0, {v}) for the model's vocabulary, got {bad}")
+    gen = check_generator(rng) if rng is not None or not greedy else None
     window = rows[:, -model.context:].copy()
     out = np.empty((rows.shape[0], length), dtype=np.intp)
-    logp = np.empty((rows.shape[0], length))
+    logp: Array | None = None
     for t in range(length):
-        z = model.logits(window)
-        tok = np.argmax(z, axis=-1) if greedy else sample(z, rng, **sample_kwargs)
+        z = np.asarray(model.logits(window))
+        zw = z.astype(work_dtype(z.dtype), copy=False)
+        tok = np.asarray(np.argmax(zw, axis=-1) if greedy else sample(zw, gen, **sample_kwargs))
+        if logp is None:
+            logp = np.empty((rows.shape[0], length), dtype=zw.dtype)
         out[:, t] = tok
-        logp[:, t] = np.take_along_axis(log_softmax(z), tok[:, None], axis=-1)[:, 0]
+        logp[:, t] = np.take_along_axis(log_softmax(zw), tok[:, None], axis=-1)[:, 0]
         window = np.concatenate([window[:, 1:], tok[:, None]], axis=1)
-    return (out[0], logp[0]) if p.ndim == 1 else (out, logp)
+    assert logp is not None  # length >= 1
+    logp_out = logp.astype(z.dtype, copy=False) if z.dtype.kind == "f" else logp
+    return (out[0], logp_out[0]) if p.ndim == 1 else (out, logp_out)
