@@ -143,7 +143,7 @@ def _logits(h: Array, w_rows: Array, work: np.dtype, weight_name: str = "weight"
 def _as_dtype(x: ArrayLike, dtype: np.dtype) -> Any:
     """Round ``x`` to ``dtype`` once (overflow rounds to ±inf, the correctly rounded value, silently)."""
     with np.errstate(over="ignore"):
-        return np.asarray(x).astype(dtype)
+        return np.asarray(x).astype(dtype, copy=False)
 
 
 def _mean_loss(per_row: Array, dtype: np.dtype) -> np.floating[Any]:
