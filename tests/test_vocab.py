@@ -548,3 +548,34 @@ def test_bad_arguments():
 
 def test_shard_stats_is_a_record_of_its_range():
     assert ShardStats._fields == ("m", "d", "z_target", "offset", "size", "vocab_size")
+
+
+# --------------------------------------------------------------------------- properties
+@given(st.integers(0, 2**32 - 1), st.integers(1, 60), st.sampled_from([np.float16, np.float32, np.float64]),
+       st.sampled_from([0.1, 3.0, 30.0]))
+def test_chunked_loss_and_gradient_within_a_bound_of_float64_in_every_dtype(seed, block, dtype, scale):
+    h, w, y = problem(seed, n=8, d=4, v=50, scale=scale, dtype=dtype)
+    loss_ref, gh_ref, gw_ref = reference(h, w, y)  # float64, from the same (rounded) inputs
+    loss, gh, gw = chunked_cross_entropy(h, w, y, block_size=block, return_grad=True)
+    assert type(loss) is dtype and gh.dtype == gw.dtype == dtype
+    u, u_work = np.finfo(dtype).eps / 2, np.finfo(np.float32 if dtype == np.float16 else dtype).eps / 2
+    zmax = float(np.abs(h.astype(np.float64)).sum(axis=1).max() * np.abs(w.astype(np.float64)).max())
+    # rounded once to dtype, plus the work dtype's error in logits of size <= zmax (d = 4 terms) and in exp
+    assert abs(float(loss) - loss_ref) <= u * abs(loss_ref) + 16 * u_work * (zmax + 1)
+    for g, ref, x in ((gh, gh_ref, w), (gw, gw_ref, h)):
+        bound = u * np.abs(ref) + 16 * u_work * (zmax + 1) * np.abs(x.astype(np.float64)).max() * 2 / len(y)
+        assert np.all(np.abs(g.astype(np.float64) - ref) <= bound)
+
+
+@given(st.integers(0, 2**32 - 1), st.lists(st.integers(1, 39), max_size=6, unique=True), st.randoms())
+def test_any_tiling_in_any_order_merges_to_the_loss_and_a_broken_one_raises(seed, inner_cuts, random):
+    h, w, y = problem(seed, n=5, d=3, v=40)
+    cuts = [0] + sorted(inner_cuts) + [40]
+    stats = shards(h, w, y, cuts)
+    random.shuffle(stats)
+    assert math.isclose(merge_shard_statistics(stats), full_loss(h, w, y), rel_tol=1e-12)
+    with pytest.raises(ValueError, match="overlap"):
+        merge_shard_statistics(stats + [stats[0]])
+    if len(stats) > 1:
+        with pytest.raises(ValueError, match="lie in no shard"):
+            merge_shard_statistics(stats[1:])
