@@ -135,9 +135,14 @@ def _logits(h: Array, w_rows: Array, work: np.dtype, weight_name: str = "weight"
     with np.errstate(over="ignore", invalid="ignore"):
         z = h @ w_rows.astype(work, copy=False).T
     if not np.isfinite(z).all():
-        raise ValueError(f"the logits hidden @ {weight_name}.T overflow {work} (|logit| > "
-                         f"{float(np.finfo(work).max):.4g}); scale hidden or {weight_name} down, or pass float64")
+        raise ValueError(_overflow_message(f"the logits hidden @ {weight_name}.T", ("hidden", weight_name), work))
     return z
+
+
+def _overflow_message(what: str, names: tuple[str, str], work: np.dtype) -> str:
+    wider = "" if work == np.float64 else ", or pass float64"
+    return (f"{what} overflow {work} (beyond ±{float(np.finfo(work).max):.4g}); "
+            f"scale {names[0]} or {names[1]} down{wider}")
 
 
 def _as_dtype(x: ArrayLike, dtype: np.dtype) -> Any:
@@ -569,8 +574,7 @@ def sampled_softmax_loss(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLik
     with np.errstate(over="ignore", invalid="ignore"):
         z = np.einsum("nd,nkd->nk", h.astype(work, copy=False), w[cand].astype(work, copy=False))
     if not np.isfinite(z).all():
-        raise ValueError(f"the logits hidden @ weight.T overflow {work} (|logit| > "
-                         f"{float(np.finfo(work).max):.4g}); scale hidden or weight down, or pass float64")
+        raise ValueError(_overflow_message("the logits hidden @ weight.T", ("hidden", "weight"), work))
     if correct:
         z[:, 1:] -= np.log(k * q64[neg]).astype(work)
     z[:, 1:][cand[:, 1:] == y[:, None]] = -np.inf  # an accidental hit of the target is not a negative
@@ -719,7 +723,7 @@ def hierarchical_softmax_nll(hidden: ArrayLike, node_weight: ArrayLike, targets:
         with np.errstate(over="ignore", invalid="ignore"):
             s = (uw[path] @ hw[n]) * (1 - 2 * code).astype(work)
         if not np.isfinite(s).all():
-            raise ValueError(f"the scores node_weight @ hidden overflow {work} in row {n}; "
-                             "scale hidden or node_weight down, or pass float64")
+            raise ValueError(_overflow_message(f"the scores node_weight @ hidden of row {n}",
+                                               ("hidden", "node_weight"), work))
         out[n] = np.sum(np.logaddexp(work.type(0), -s))  # -log sigmoid(s), stably
     return cast(Array, _as_dtype(out, dtype))
