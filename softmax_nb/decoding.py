@@ -411,7 +411,7 @@ def sample(logits: ArrayLike, rng: int | np.random.Generator | None = None, *, t
         w = _top_p(w, p)
     if p_min is not None:
         w = _min_p(w, p_min)
-    cdf = np.cumsum(softmax(w, axis=-1), axis=-1)
+    cdf = np.cumsum(np.exp(w), axis=-1)  # unnormalised after a filter; u is scaled by the total, at least 1/V
     u = (1.0 - gen.random(size=z.shape[:-1])) * cdf[..., -1]  # in (0, total]
     tokens = np.asarray(np.sum(cdf < np.asarray(u)[..., None], axis=-1, dtype=np.intp))
     return tokens[()] if tokens.ndim == 0 else tokens
