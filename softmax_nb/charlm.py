@@ -62,6 +62,8 @@ class CharVocab:
     @staticmethod
     def normalise(text: str) -> str:
         """Lower-case ``text`` and collapse every run of whitespace (spaces, newlines) to one space."""
+        if not isinstance(text, str):
+            raise ArgumentTypeError(f"text must be a str, got {type(text).__name__}")
         return " ".join(text.lower().split())
 
     @classmethod

@@ -23,7 +23,7 @@ min-p are those of Hugging Face ``transformers`` (its ``TopKLogitsWarper``,
 ``TopPLogitsWarper`` and ``MinPLogitsWarper``, in the order its ``generate``
 builds them). On rows without ties the three filters keep the same tokens as
 those warpers (``tests/test_decoding_hf.py`` checks it when ``transformers`` is
-installed). They differ from them in four ways:
+installed). They differ from them in three ways:
 
 * **Ties at the top-p boundary are kept whole.** A group of tied tokens that
   straddles the boundary is kept entirely, so the result does not depend on
@@ -37,21 +37,22 @@ installed). They differ from them in four ways:
   token.
 * **No** ``min_tokens_to_keep``: every filter keeps the most probable token
   (with its ties), and nothing more is guaranteed.
-* **Order of other frameworks.** llama.cpp's default sampler chain applies
-  the temperature *last* (after top-k, top-p and min-p), so "min-p 0.1 at
-  :math:`T = 1.5`" selects from a different set there.
+
+Other frameworks order the knobs differently: llama.cpp's default sampler
+chain applies the temperature *last* (after top-k, top-p and min-p), so
+"min-p 0.1 at :math:`T = 1.5`" selects from a different set there.
 
 **Precision.** The filters return the input's own values or :math:`-\infty`,
 so nothing they return is rounded. The choices they make, and the draw of
-:func:`sample`, depend on probability masses, which are computed in float64
-whatever the input dtype: a running sum (``np.cumsum``) in float32 over a
-50 257-token vocabulary is off by up to :math:`4 \cdot 10^{-4}` of mass
-(a flat row), enough to move the nucleus boundary by hundreds of tokens,
-and a float32 cumulative distribution can never draw a token whose
-probability is below its rounding (about :math:`3 \cdot 10^{-8}`). The
-float64 passes cost about 2 % of :func:`top_p_filter`'s time, which its sort
-dominates. Everything else follows the package's half-precision rule
-(float16 is computed in float32).
+:func:`sample`, depend on probability masses (for min-p, on logit gaps),
+which are computed in float64 whatever the input dtype: a running sum (``np.cumsum``) in float32 over a flat
+50 257-token row is off by :math:`3.6 \cdot 10^{-4}` of mass, which moves the
+nucleus boundary by 18 tokens, and once a float32 running sum is near 1 a token
+of probability below about :math:`3 \cdot 10^{-8}` adds nothing to it and
+could never be drawn. The float64 passes cost a few per cent of
+:func:`top_p_filter`'s time, which its sort dominates. Comparisons (the
+``top_k``-th logit, the sort) are exact in any dtype and run in the work dtype
+(float32 for float16, ``_checks.work_dtype``).
 """
 
 from __future__ import annotations

@@ -352,6 +352,9 @@ def test_vocab_round_trip_and_errors():
     assert vocab.decode([]) == "" and vocab.decode(np.array([[4, 5]], np.uint8)) == "eh" and vocab.decode(3) == "d"
     with pytest.raises(ValueError, match="outside the vocabulary"):
         vocab.encode("xyz")
+    for f in (vocab.encode, CharVocab.from_text):
+        with pytest.raises(ArgumentTypeError, match="^text must be a str"):
+            f(b"hello")
     # R14: out-of-range ids were a bare IndexError, and -1 wrapped round to the last character
     for bad in ([10], [0, -1], [[1, 99]]):
         with pytest.raises(ValueError, match=r"^ids must hold token ids in \[0, 10\)") as info:
