@@ -46,8 +46,9 @@ chain applies the temperature *last* (after top-k, top-p and min-p), so
 so nothing they return is rounded. The choices they make, and the draw of
 :func:`sample`, depend on probability masses (for min-p, on logit gaps),
 which are computed in float64 whatever the input dtype: a running sum (``np.cumsum``) in float32 over a flat
-50 257-token row is off by :math:`3.6 \cdot 10^{-4}` of mass, which moves the
-nucleus boundary by 18 tokens, and once a float32 running sum is near 1 a token
+50 257-token row is off by up to :math:`3.6 \cdot 10^{-4}`, the mass of 18 of
+its tokens (on a nearly flat row, ``top_p=0.9`` computed so would keep 15
+tokens too few), and once a float32 running sum is near 1 a token
 of probability below about :math:`3 \cdot 10^{-8}` adds nothing to it and
 could never be drawn. The float64 passes cost a few per cent of
 :func:`top_p_filter`'s time, which its sort dominates. Comparisons (the
