@@ -1,20 +1,32 @@
-r"""Scaled dot-product attention: computed directly, tile by tile, and backwards.
+r"""Scaled dot-product attention: computed directly, tile by tile, backwards, and merged from key blocks.
 
 :func:`attention` stores the full score matrix. :func:`tiled_attention`
 visits it one ``block_q x block_k`` tile at a time, with the query-tiled loop
 and deferred normalisation of FlashAttention-2 (Dao, 2023); FlashAttention
 (Dao et al., 2022) introduced the tiling and recomputation, and Rabe and
-Staats (2021) the key-chunked attention with a running maximum.
+Staats (2021) the key-chunked attention with a running maximum. Both fold
+their scores into a :class:`~softmax_nb.streaming.AttentionState`, the
+running :math:`(m, \ell, O)` of the online softmax.
+:func:`merge_attention` combines the (output, log-sum-exp) pairs of disjoint
+key blocks, as Flash-Decoding (split-K) and ring attention do.
 :func:`attention_backward` computes the gradients from the output and the
 per-row log-sum-exp alone, recomputing the probabilities tile by tile.
 
-Conventions shared by the three functions:
+Conventions shared by the functions:
 
 * shapes ``q: (..., n_q, d_k)``, ``k: (..., n_k, d_k)``, ``v: (..., n_k, d_v)``,
-  with leading (batch, head) axes that broadcast;
+  with leading (batch, head) axes that broadcast (shared keys and values, as
+  in multi-query and grouped-query attention);
 * ``mask`` is boolean and ``True`` where a query may attend to a key (as in
-  PyTorch's ``scaled_dot_product_attention``); ``causal=True`` lets query
-  ``i`` attend keys ``j <= i`` (top-left alignment, as PyTorch's ``is_causal``);
+  PyTorch's ``scaled_dot_product_attention``);
+* ``causal``: ``False``; ``True`` or ``"top_left"``, where query ``i``
+  attends keys ``j <= i`` (PyTorch's ``is_causal``); or ``"bottom_right"``,
+  where the queries are the *last* ``n_q`` positions of the ``n_k`` keys and
+  query ``i`` attends keys ``j <= i + n_k - n_q`` (FlashAttention >= 2.1,
+  ``torch.nn.attention.bias.causal_lower_right``): the alignment of a
+  decoding step or a chunked prefill against a KV cache. The two agree when
+  ``n_q = n_k``. With ``"bottom_right"`` and ``n_q > n_k`` the first
+  ``n_q - n_k`` queries see no key;
 * ``scale`` defaults to :math:`1/\sqrt{d_k}` and multiplies ``q`` *before* the
   product, so float16 scores cannot overflow on the way;
 * float16 input is computed in float32 (scores, running max, sums and output
@@ -23,23 +35,37 @@ Conventions shared by the three functions:
 * a query that may attend to no key at all (an all-masked row) gets an output
   of exactly **zero** and a log-sum-exp of ``-inf``, and its gradients are
   zero. Softmax is undefined there; zero is what a padded query should
-  contribute downstream, and it is never NaN.
+  contribute downstream, and it is never NaN;
+* finite ``q`` and ``k`` whose scores overflow the dtype (float32 ``q = k =
+  1e20`` with ``scale=1``) raise a ValueError naming ``q`` and ``k``: the
+  weights would depend on scores the dtype cannot hold. Scores that overflow
+  to ``-inf`` in a row that keeps a finite score get weight 0, their exact
+  limit; values near the dtype's maximum are summed with a power-of-two
+  headroom, so the output never overflows.
+
+Naming rule for blocks: ``block_q`` and ``block_k`` count queries and keys per
+tile when attention tiles both axes; ``block_size`` (:func:`online_softmax`)
+counts entries per block along the one softmax axis that is blocked.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Literal, NamedTuple, Optional, Union, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._checks import as_float_array, check_finite, check_positive_int
-from .streaming import _rescale
+from ._checks import (ArgumentTypeError, as_float_array, check_bool, check_finite, check_positive_int,
+                      finite_or_zero, real_scalar, work_dtype)
+from .streaming import AttentionState, _old_call_forms
 
-__all__ = ["attention", "tiled_attention", "attention_backward"]
+__all__ = ["attention", "tiled_attention", "attention_backward", "merge_attention"]
 
 Array = NDArray[np.floating]
+Causal = Union[bool, Literal["top_left", "bottom_right"]]
+_CAUSAL = "False, True, 'top_left' or 'bottom_right'"
 
 
 # --------------------------------------------------------------------------- checks
@@ -66,22 +92,14 @@ def _as_qkv(q: ArrayLike, k: ArrayLike, v: ArrayLike) -> tuple[Array, Array, Arr
     return q, k, v, batch
 
 
-def _dtypes(*arrays: Array) -> tuple[np.dtype, np.dtype]:
-    """Output dtype (the common float type) and work dtype (float32 for float16)."""
-    out = np.result_type(*arrays)
-    return out, (np.dtype(np.float32) if out == np.float16 else out)
-
-
 def _check_scale(scale: Any, d_k: int) -> float:
     """Return the score scale as a Python float (a NumPy float64 scalar would upcast float32 under NEP 50)."""
     if scale is None:
         return 1.0 / math.sqrt(d_k)
-    try:
-        s = float(scale)
-    except (TypeError, ValueError):
-        raise ValueError(f"scale must be a finite number > 0 or None (for 1/sqrt(d_k)), got {scale!r}") from None
-    if isinstance(scale, bool) or not (math.isfinite(s) and s > 0.0):
-        raise ValueError(f"scale must be a finite number > 0 or None (for 1/sqrt(d_k)), got {scale!r}")
+    what = "a finite number > 0 or None (for 1/sqrt(d_k))"
+    s = real_scalar(scale, "scale", what)
+    if not (math.isfinite(s) and s > 0.0):
+        raise ValueError(f"scale must be {what}, got {scale!r}")
     return s
 
 
@@ -91,71 +109,144 @@ def _check_mask(mask: ArrayLike | None, batch: tuple[int, ...], n_q: int, n_k: i
         return None
     arr = np.asarray(mask)
     if arr.dtype != np.bool_:
-        raise ValueError(f"mask must be boolean (True where a query may attend to a key), got dtype {arr.dtype}; "
-                         "for an additive float mask, add it to the scores yourself")
+        raise ArgumentTypeError(f"mask must be boolean (True where a query may attend to a key), got dtype "
+                                f"{arr.dtype}; for an additive float mask, add it to the scores yourself")
     try:
         full = np.broadcast_shapes(arr.shape, (*batch, n_q, n_k))
         if full != (*batch, n_q, n_k):
             raise ValueError
         return np.broadcast_to(arr, full)
     except ValueError:
-        raise ValueError(f"mask must broadcast to (..., n_q, n_k) = {(*batch, n_q, n_k)}, got shape {arr.shape}") from None
+        raise ValueError(f"mask must broadcast to (..., n_q, n_k) = {(*batch, n_q, n_k)}, "
+                         f"got shape {arr.shape}") from None
 
 
-def _check_bool(value: Any, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
+def _causal_offset(causal: Any, n_q: int, n_k: int) -> int | None:
+    """The causal diagonal: query ``i`` sees keys ``j <= i + offset``; ``None`` for no causal mask."""
+    if isinstance(causal, (bool, np.bool_)):
+        return 0 if causal else None
+    if not isinstance(causal, str):
+        raise ArgumentTypeError(f"causal must be {_CAUSAL}, got {type(causal).__name__} {causal!r}")
+    if causal == "top_left":
+        return 0
+    if causal == "bottom_right":
+        return n_k - n_q
+    raise ValueError(f"causal must be {_CAUSAL}, got {causal!r}")
 
 
-def _prepare(q, k, v, mask, causal, scale):
-    """Checks and casts shared by the forward functions: scaled q, k, v in the work dtype."""
+class _Inputs(NamedTuple):
+    """Checked inputs of the attention functions, in the work dtype (float32 for float16)."""
+
+    q: Array  # as given (validated, not copied): shape and dtype of dq
+    k: Array
+    v: Array
+    qs: Array  # scale * q, broadcast to batch + (n_q, d_k)
+    k_w: Array
+    v_w: Array
+    allowed: Optional[NDArray[np.bool_]]
+    offset: Optional[int]
+    scale: float
+    batch: tuple[int, ...]
+    out_dtype: np.dtype
+
+
+def _prepare(q: ArrayLike, k: ArrayLike, v: ArrayLike, mask: ArrayLike | None, causal: Any,
+             scale: Any) -> _Inputs:
+    """Checks and casts shared by every function: q, k, v validated and copied once."""
     q, k, v, batch = _as_qkv(q, k, v)
-    out_dtype, work = _dtypes(q, k, v)
+    out_dtype = np.result_type(q, k, v)
+    work = work_dtype(out_dtype)
     s = _check_scale(scale, q.shape[-1])
-    allowed = _check_mask(mask, batch, q.shape[-2], k.shape[-2])
-    causal = _check_bool(causal, "causal")
-    qs = q.astype(work) * s  # a Python float keeps float32 float32 (B1); scaling first keeps float16 finite (B2)
-    return qs, k.astype(work, copy=False), v.astype(work, copy=False), allowed, causal, s, batch, out_dtype
+    n_q, n_k = q.shape[-2], k.shape[-2]
+    allowed = _check_mask(mask, batch, n_q, n_k)
+    offset = _causal_offset(causal, n_q, n_k)
+    # s is a Python float, so float32 stays float32 (B1); scaling before the product keeps float16 scores finite (B2)
+    with np.errstate(over="ignore"):  # checked below
+        qs = np.multiply(q, s, dtype=work)
+    if s > 1.0 and not np.isfinite(qs).all():
+        raise ValueError(f"scale * q overflows {work} (scale={s!r}); pass a smaller scale or smaller q")
+    qs = np.broadcast_to(qs, (*batch, n_q, q.shape[-1]))
+    return _Inputs(q, k, v, qs, k.astype(work, copy=False), v.astype(work, copy=False), allowed, offset, s,
+                   batch, out_dtype)
 
 
-def _tile_allowed(allowed: NDArray[np.bool_] | None, causal: bool, rows: slice, cols: slice,
+# --------------------------------------------------------------------------- tiles
+def _tile_allowed(allowed: NDArray[np.bool_] | None, offset: int | None, rows: slice, cols: slice,
                   n_q: int, n_k: int) -> NDArray[np.bool_] | None:
-    """The boolean mask of one tile (``None``: every entry allowed)."""
+    """The boolean mask of one tile (``None``: every entry allowed); causal keeps ``j <= i + offset``."""
     r0, r1 = rows.indices(n_q)[:2]
     c0, c1 = cols.indices(n_k)[:2]
     tile = None if allowed is None else allowed[..., rows, cols]
-    if causal and c1 - 1 > r0:  # some key lies above the diagonal in this tile
-        tri = np.arange(r0, r1)[:, None] >= np.arange(c0, c1)[None, :]
+    if offset is not None and c1 - 1 > r0 + offset:  # some key lies above the diagonal in this tile
+        tri = np.arange(r0, r1)[:, None] + offset >= np.arange(c0, c1)[None, :]
         tile = tri if tile is None else tile & tri
     return tile
 
 
+def _above_diagonal(offset: int | None, c0: int, rows: slice) -> bool:
+    """True if key block starting at ``c0``, and every later one, is causally masked for all ``rows``."""
+    return offset is not None and c0 > rows.stop - 1 + offset
+
+
 def _masked_scores(qs: Array, k: Array, tile: NDArray[np.bool_] | None) -> Array:
-    s = qs @ np.swapaxes(k, -1, -2)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflowing scores are caught by the callers (R13)
+        s = qs @ np.swapaxes(k, -1, -2)
     if tile is not None:
         s = np.where(tile, s, -np.inf)
     return s
 
 
-def _safe(m: Array) -> Array:
-    """``-inf`` maxima (all-masked rows) replaced by 0, so that ``s - m`` is ``-inf``, never NaN."""
-    return np.where(np.isfinite(m), m, 0).astype(m.dtype, copy=False)
+def _overflow_message(work: np.dtype) -> str:
+    hint = "" if work == np.float64 else " or pass float64 arrays"
+    return (f"the scores scale * q @ k.T overflow {work} (|score| > {np.finfo(work).max:.4g}, or inf - inf in "
+            f"the sum) although q and k are finite; scale q or k down{hint}")
 
 
-def _finish(o: Array, l: Array, m: Array, out_dtype: np.dtype, return_lse: bool):
-    """``O / l`` (0 for rows with l = 0) and, optionally, ``LSE = m + log l``."""
-    out = (o / np.where(l > 0, l, 1)[..., None]).astype(out_dtype, copy=False)
-    if not return_lse:
+def _check_rows_with_keys(lse: Array, inp: _Inputs) -> None:
+    """Raise if a row that has an allowed key ended with no finite score: every one overflowed to -inf."""
+    empty = np.isneginf(lse)
+    if not empty.any():
+        return
+    n_q, n_k = inp.qs.shape[-2], inp.k_w.shape[-2]
+    has_key = np.ones(lse.shape, bool) if inp.allowed is None else inp.allowed.any(axis=-1)
+    if inp.offset is not None:  # query i has a key j <= i + offset among allowed ones
+        cols = np.arange(n_k)
+        causal = np.arange(n_q)[:, None] + inp.offset >= cols[None, :]
+        has_key = has_key & (causal.any(axis=-1) if inp.allowed is None else (inp.allowed & causal).any(axis=-1))
+    if np.any(empty & has_key):
+        raise ValueError(_overflow_message(inp.qs.dtype))
+
+
+def _headroom(x: Array, terms: int) -> float:
+    """A power of two ``c <= 1`` such that a sum of ``terms`` entries of ``c * x`` cannot overflow (1 almost always)."""
+    if x.size == 0:
+        return 1.0
+    biggest = max(float(np.max(x)), -float(np.min(x)))
+    limit = float(np.finfo(x.dtype).max) / (2 * terms)
+    return 1.0 if biggest <= limit else 2.0 ** -math.ceil(math.log2(biggest / limit))
+
+
+def _unscale(out: Array, c: float, x: Array) -> Array:
+    """Undo the headroom ``c`` of :func:`_headroom`: the output is a convex combination, inside ``[min x, max x]``."""
+    if c == 1.0:
         return out
-    with np.errstate(divide="ignore"):  # log 0 = -inf: the log-sum-exp of an all-masked row
-        lse = np.where(l > 0, m + np.log(np.where(l > 0, l, 1)), -np.inf).astype(l.dtype, copy=False)
-    return out, lse
+    lo, hi = float(np.min(x)) * c, float(np.max(x)) * c
+    return np.clip(out, lo, hi) / c
 
 
 # --------------------------------------------------------------------------- forward
-def attention(q: ArrayLike, k: ArrayLike, v: ArrayLike, mask: ArrayLike | None = None, causal: bool = False,
-              scale: float | None = None, *, return_lse: bool = False):
+@overload
+def attention(q: ArrayLike, k: ArrayLike, v: ArrayLike, *, mask: ArrayLike | None = ..., causal: Causal = ...,
+              scale: float | None = ..., return_lse: Literal[False] = ...) -> Array: ...
+@overload
+def attention(q: ArrayLike, k: ArrayLike, v: ArrayLike, *, mask: ArrayLike | None = ..., causal: Causal = ...,
+              scale: float | None = ..., return_lse: Literal[True]) -> tuple[Array, Array]: ...
+@overload
+def attention(q: ArrayLike, k: ArrayLike, v: ArrayLike, *, mask: ArrayLike | None = ..., causal: Causal = ...,
+              scale: float | None = ..., return_lse: bool) -> Array | tuple[Array, Array]: ...
+@_old_call_forms(3, ("mask", "causal", "scale"))
+def attention(q: ArrayLike, k: ArrayLike, v: ArrayLike, *, mask: ArrayLike | None = None, causal: Causal = False,
+              scale: float | None = None, return_lse: bool = False) -> Array | tuple[Array, Array]:
     r"""Scaled dot-product attention, computed directly (Vaswani et al., 2017).
 
     .. math::
@@ -179,24 +270,32 @@ def attention(q: ArrayLike, k: ArrayLike, v: ArrayLike, mask: ArrayLike | None =
     mask : array_like of bool, optional
         ``True`` where query ``i`` may attend to key ``j``; broadcastable to
         ``(..., n_q, n_k)``. Masked scores are :math:`-\infty` (weight 0).
-    causal : bool, default False
-        If True, query ``i`` may attend only keys ``j <= i`` (combined with
-        ``mask`` by logical and).
+    causal : {False, True, 'top_left', 'bottom_right'}, default False
+        ``True`` or ``'top_left'``: query ``i`` may attend only keys
+        ``j <= i`` (PyTorch's ``is_causal``). ``'bottom_right'``: the queries
+        are the last ``n_q`` of the ``n_k`` positions, and query ``i`` may
+        attend keys ``j <= i + n_k - n_q`` (a decoding step or chunked
+        prefill against a KV cache; FlashAttention >= 2.1). Combined with
+        ``mask`` by logical and.
     scale : float, optional
         Score scale :math:`s > 0`; default :math:`1/\sqrt{d_k}`. Applied to
         ``q`` before the product.
     return_lse : bool, default False
         Also return the per-row log-sum-exp
         :math:`L_i = \log \sum_j [\text{allowed}_{ij}] e^{S_{ij}}`, all that
-        :func:`attention_backward` needs besides the output.
+        :func:`attention_backward` and :func:`merge_attention` need besides
+        the output.
+
+    Every option is keyword-only (passing ``mask``, ``causal`` or ``scale``
+    positionally still works for one release, with a DeprecationWarning).
 
     Returns
     -------
     out : numpy.ndarray
-        Shape ``(..., n_q, d_v)``, in the common dtype of ``q, k, v`` (float16
-        input is computed in float32 and rounded once). Each row is a convex
-        combination of the allowed rows of ``v``; a row with no allowed key
-        is exactly 0.
+        Shape ``(..., n_q, d_v)`` (the broadcast batch), in the common dtype
+        of ``q, k, v`` (float16 input is computed in float32 and rounded
+        once). Each row is a convex combination of the allowed rows of
+        ``v``; a row with no allowed key is exactly 0.
     lse : numpy.ndarray
         Only if ``return_lse``: shape ``(..., n_q)``, in the work dtype
         (float32 for float16 input); ``-inf`` for rows with no allowed key.
@@ -205,8 +304,14 @@ def attention(q: ArrayLike, k: ArrayLike, v: ArrayLike, mask: ArrayLike | None =
     ------
     ValueError
         If the shapes do not fit (or ``d_k = 0`` or there are no keys), an
-        entry of ``q, k, v`` is not finite, ``mask`` is not boolean or does
-        not broadcast, or ``scale`` is not a finite number > 0.
+        entry of ``q, k, v`` is not finite, ``mask`` does not broadcast,
+        ``causal`` is a string other than the two alignments, ``scale`` is
+        not > 0 and finite, or the scores of finite ``q`` and ``k`` overflow.
+    TypeError
+        (:class:`~softmax_nb._checks.ArgumentTypeError`) If ``mask`` is not
+        boolean, ``causal`` is neither a bool nor a string, ``scale`` is not
+        a real number (a string such as ``"0.5"`` included), or
+        ``return_lse`` is not a bool.
 
     Examples
     --------
@@ -214,35 +319,51 @@ def attention(q: ArrayLike, k: ArrayLike, v: ArrayLike, mask: ArrayLike | None =
     >>> attention(q, k, np.array([[1.0], [3.0]]), causal=True).round(4)
     array([[1.    ],
            [2.3395]])
+    >>> attention(q[1:], k, np.array([[1.0], [3.0]]), causal="bottom_right").round(4)  # the last query alone
+    array([[2.3395]])
     """
-    qs, k, v, allowed, causal, _, _, out_dtype = _prepare(q, k, v, mask, causal, scale)
-    n_q, n_k = qs.shape[-2], k.shape[-2]
-    rows, cols = slice(0, n_q), slice(0, n_k)
-    s = _masked_scores(qs, k, _tile_allowed(allowed, causal, rows, cols, n_q, n_k))
-    m = np.max(s, axis=-1)
-    p = np.exp(s - _safe(m)[..., None])  # masked entries: exp(-inf) = 0
-    return _finish(p @ v, np.sum(p, axis=-1), m, out_dtype, _check_bool(return_lse, "return_lse"))
+    inp = _prepare(q, k, v, mask, causal, scale)
+    return_lse = check_bool(return_lse, "return_lse")
+    n_q, n_k = inp.qs.shape[-2], inp.k_w.shape[-2]
+    c = _headroom(inp.v_w, n_k)
+    tile = _tile_allowed(inp.allowed, inp.offset, slice(0, n_q), slice(0, n_k), n_q, n_k)
+    state = AttentionState()._update(_masked_scores(inp.qs, inp.k_w, tile), inp.v_w * c if c != 1.0 else inp.v_w,
+                                     _overflow_message(inp.qs.dtype))
+    return _finish(state.output, state.logsumexp, inp, c, return_lse)
 
 
-def _block_sizes(block_q: Any, block_k: Any, block_size: Any) -> tuple[int, int]:
-    if block_size is not None:
-        if block_k is not None:
-            raise ValueError("give block_k or its old name block_size, not both")
-        block_k = check_positive_int(block_size, "block_size")
-    return (check_positive_int(block_q, "block_q"),
-            64 if block_k is None else check_positive_int(block_k, "block_k"))
+def _finish(out: Array, lse: Array, inp: _Inputs, c: float,
+            return_lse: bool) -> Array | tuple[Array, Array]:
+    """Check rows that lost every score to overflow; undo the headroom; round the output once."""
+    _check_rows_with_keys(lse, inp)  # shapes are full: q was broadcast to the batch
+    out = _unscale(out, c, inp.v_w).astype(inp.out_dtype, copy=False)
+    return (out, lse) if return_lse else out
 
 
-def tiled_attention(q: ArrayLike, k: ArrayLike, v: ArrayLike, *, block_q: int = 64, block_k: int | None = None,
-                    causal: bool = False, mask: ArrayLike | None = None, scale: float | None = None,
-                    return_lse: bool = False, block_size: int | None = None):
+@overload
+def tiled_attention(q: ArrayLike, k: ArrayLike, v: ArrayLike, *, block_q: int = ..., block_k: int = ...,
+                    causal: Causal = ..., mask: ArrayLike | None = ..., scale: float | None = ...,
+                    return_lse: Literal[False] = ...) -> Array: ...
+@overload
+def tiled_attention(q: ArrayLike, k: ArrayLike, v: ArrayLike, *, block_q: int = ..., block_k: int = ...,
+                    causal: Causal = ..., mask: ArrayLike | None = ..., scale: float | None = ...,
+                    return_lse: Literal[True]) -> tuple[Array, Array]: ...
+@overload
+def tiled_attention(q: ArrayLike, k: ArrayLike, v: ArrayLike, *, block_q: int = ..., block_k: int = ...,
+                    causal: Causal = ..., mask: ArrayLike | None = ..., scale: float | None = ...,
+                    return_lse: bool) -> Array | tuple[Array, Array]: ...
+@_old_call_forms(3, renamed={"block_size": ("block_k", check_positive_int)})
+def tiled_attention(q: ArrayLike, k: ArrayLike, v: ArrayLike, *, block_q: int = 64, block_k: int = 64,
+                    causal: Causal = False, mask: ArrayLike | None = None, scale: float | None = None,
+                    return_lse: bool = False) -> Array | tuple[Array, Array]:
     r"""Attention one ``block_q x block_k`` tile at a time, never storing the score matrix.
 
     The loop order is that of FlashAttention-2 (Dao, 2023): the outer loop
-    runs over blocks of queries, the inner over blocks of keys. For each
-    query block the running maximum :math:`m`, sum :math:`\ell` and
-    *unnormalised* output :math:`O` are updated per key block :math:`B` with
-    scores :math:`S_B = s\, Q K_B^\top`:
+    runs over blocks of queries, the inner over blocks of keys. Each query
+    block keeps an :class:`~softmax_nb.streaming.AttentionState`: the
+    running maximum :math:`m`, sum :math:`\ell` and *unnormalised* output
+    :math:`O`, updated per key block :math:`B` with scores
+    :math:`S_B = s\, Q K_B^\top`:
 
     .. math::
 
@@ -256,9 +377,10 @@ def tiled_attention(q: ArrayLike, k: ArrayLike, v: ArrayLike, *, block_q: int = 
     chunk the keys with the same running-max rescaling. The working set is
     one tile, :math:`O(B_q B_k + (B_q + B_k) d)` numbers.
 
-    With ``causal=True``, key blocks that lie entirely above the diagonal
-    are skipped (about half the tiles for ``n_q = n_k``), and the triangular
-    mask is applied only in tiles that straddle it. Tiles that an explicit
+    With ``causal``, key blocks that lie entirely above the diagonal are
+    skipped (about half the tiles for ``n_q = n_k``), and the triangular
+    mask is applied only in tiles that straddle it; for ``'bottom_right'``
+    the diagonal is shifted by ``n_k - n_q``. Tiles that an explicit
     ``mask`` forbids entirely are skipped as well.
 
     Parameters
@@ -268,9 +390,10 @@ def tiled_attention(q: ArrayLike, k: ArrayLike, v: ArrayLike, *, block_q: int = 
     block_q : int, default 64
         Queries per tile; an integer >= 1.
     block_k : int, default 64
-        Keys per tile; an integer >= 1.
-    block_size : int, optional
-        Old name of ``block_k``, kept so that existing code keeps working.
+        Keys per tile; an integer >= 1. Its old name ``block_size`` still
+        works for one release, with a DeprecationWarning (``block_size``
+        now means entries per block along the softmax axis, for functions
+        that block one axis only, such as :func:`online_softmax`).
 
     Returns
     -------
@@ -281,36 +404,132 @@ def tiled_attention(q: ArrayLike, k: ArrayLike, v: ArrayLike, *, block_q: int = 
 
     Raises
     ------
-    ValueError
+    ValueError, TypeError
         As :func:`attention`, or if a block size is not an integer >= 1.
     """
-    bq, bk = _block_sizes(block_q, block_k, block_size)
-    qs, k, v, allowed, causal, _, batch, out_dtype = _prepare(q, k, v, mask, causal, scale)
-    return_lse = _check_bool(return_lse, "return_lse")
-    n_q, n_k, d_v = qs.shape[-2], k.shape[-2], v.shape[-1]
-    work = qs.dtype
-    o = np.zeros((*batch, n_q, d_v), dtype=work)
-    l = np.zeros((*batch, n_q), dtype=work)
-    m = np.full((*batch, n_q), -np.inf, dtype=work)
+    bq, bk = check_positive_int(block_q, "block_q"), check_positive_int(block_k, "block_k")
+    inp = _prepare(q, k, v, mask, causal, scale)
+    return_lse = check_bool(return_lse, "return_lse")
+    n_q, n_k, d_v = inp.qs.shape[-2], inp.k_w.shape[-2], inp.v_w.shape[-1]
+    c = _headroom(inp.v_w, n_k)
+    v_w = inp.v_w * c if c != 1.0 else inp.v_w
+    work, invalid = inp.qs.dtype, _overflow_message(inp.qs.dtype)
+    out = np.empty((*inp.batch, n_q, d_v), dtype=work)
+    lse = np.empty((*inp.batch, n_q), dtype=work)
     for r0 in range(0, n_q, bq):
         rows = slice(r0, min(r0 + bq, n_q))
-        q_blk = qs[..., rows, :]
-        m_i, l_i, o_i = m[..., rows], l[..., rows], o[..., rows, :]  # views: updated in place below
+        q_blk = inp.qs[..., rows, :]
+        state = AttentionState()
         for c0 in range(0, n_k, bk):
-            if causal and c0 > rows.stop - 1:
+            if _above_diagonal(inp.offset, c0, rows):
                 break  # this key block and all later ones lie above the diagonal
             cols = slice(c0, min(c0 + bk, n_k))
-            tile = _tile_allowed(allowed, causal, rows, cols, n_q, n_k)
+            tile = _tile_allowed(inp.allowed, inp.offset, rows, cols, n_q, n_k)
             if tile is not None and not tile.any():
                 continue
-            s = _masked_scores(q_blk, k[..., cols, :], tile)
-            m_new = np.maximum(m_i, np.max(s, axis=-1))
-            alpha = _rescale(m_i, m_new)  # e^{m - m'}, 1 where both are -inf
-            p = np.exp(s - _safe(m_new)[..., None])
-            l_i[...] = l_i * alpha + np.sum(p, axis=-1)
-            o_i[...] = o_i * alpha[..., None] + p @ v[..., cols, :]
-            m_i[...] = m_new
-    return _finish(o, l, m, out_dtype, return_lse)
+            state._update(_masked_scores(q_blk, inp.k_w[..., cols, :], tile), v_w[..., cols, :], invalid)
+        out[..., rows, :] = state.output  # 0 for rows that saw no key (a fresh state: a scalar 0)
+        lse[..., rows] = state.logsumexp
+    return _finish(out, lse, inp, c, return_lse)
+
+
+# --------------------------------------------------------------------------- merging key blocks
+def _as_blocks(blocks: Any, name: str) -> list[Any]:
+    if isinstance(blocks, (str, bytes)) or not isinstance(blocks, (Sequence, np.ndarray)):
+        raise ArgumentTypeError(f"{name} must be a sequence of arrays (one per key block), got "
+                                f"{type(blocks).__name__}")
+    return list(blocks)
+
+
+def merge_attention(outputs: Sequence[ArrayLike], lses: Sequence[ArrayLike]) -> tuple[Array, Array]:
+    r"""Attention over all keys from the (output, log-sum-exp) pairs of disjoint key blocks.
+
+    Block :math:`b` of the keys gives, per query, the output
+    :math:`O_b = \sum_{j \in b} e^{S_j - L_b} v_j` (normalised within the
+    block) and :math:`L_b = \log \sum_{j \in b} e^{S_j}`, for example from
+    ``attention(q, k_b, v_b, return_lse=True)``. Since
+    :math:`e^{L_b} O_b = \sum_{j \in b} e^{S_j} v_j`, attention over the union
+    of the blocks is
+
+    .. math::
+
+        L = \log \sum_b e^{L_b}, \qquad O = \sum_b e^{L_b - L}\, O_b ,
+
+    the merge of :class:`~softmax_nb.streaming.AttentionState` with
+    :math:`(m, d, o) = (L_b, 1, O_b)` per block. This is how Flash-Decoding
+    (split-K) and ring attention combine partial results; the result does not
+    depend on the order of the blocks beyond rounding. A block in which a row
+    attends to nothing (:math:`L_b = -\infty`) contributes nothing to that row,
+    whatever its output; if every block is empty for a row, its output is 0
+    and its log-sum-exp ``-inf``, as in :func:`attention`.
+
+    Parameters
+    ----------
+    outputs : sequence of array_like
+        The blocks' outputs, each of shape ``(..., n_q, d_v)`` (all the same
+        shape), finite.
+    lses : sequence of array_like
+        The blocks' log-sum-exps, each of shape ``(..., n_q)``: real numbers
+        or ``-inf``.
+
+    Returns
+    -------
+    out : numpy.ndarray
+        Shape ``(..., n_q, d_v)``, in the common dtype of ``outputs``
+        (float16 is computed in float32 and rounded once).
+    lse : numpy.ndarray
+        Shape ``(..., n_q)``, in the work dtype of all inputs (float32 when
+        the widest input is float16).
+
+    Raises
+    ------
+    ValueError
+        If there are no blocks, ``outputs`` and ``lses`` differ in length,
+        the shapes do not fit, an output is not finite, or a log-sum-exp is
+        NaN or ``+inf``.
+    TypeError
+        (:class:`~softmax_nb._checks.ArgumentTypeError`) If ``outputs`` or
+        ``lses`` is not a sequence of numeric arrays.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> q, k, v = rng.normal(size=(2, 4)), rng.normal(size=(6, 4)), rng.normal(size=(6, 3))
+    >>> halves = [attention(q, k[s], v[s], return_lse=True) for s in (slice(0, 2), slice(2, 6))]
+    >>> out, lse = merge_attention(*zip(*halves))
+    >>> bool(np.allclose(out, attention(q, k, v)))
+    True
+    """
+    outs, ls = _as_blocks(outputs, "outputs"), _as_blocks(lses, "lses")
+    if len(outs) != len(ls):
+        raise ValueError(f"outputs and lses must have the same length (one pair per key block), "
+                         f"got {len(outs)} and {len(ls)}")
+    if not outs:
+        raise ValueError("outputs and lses must hold at least one key block, got none")
+    outs = [as_float_array(o, f"outputs[{b}]") for b, o in enumerate(outs)]
+    ls = [as_float_array(x, f"lses[{b}]") for b, x in enumerate(ls)]
+    for b, (o, x) in enumerate(zip(outs, ls)):
+        if o.ndim == 0:
+            raise ValueError(f"outputs[{b}] must have at least one dimension (..., d_v), got a scalar")
+        if o.shape != outs[0].shape:
+            raise ValueError(f"outputs[{b}] has shape {o.shape}, but outputs[0] has shape {outs[0].shape}; every "
+                             "key block must cover the same queries")
+        if x.shape != o.shape[:-1]:
+            raise ValueError(f"lses[{b}] must have shape {o.shape[:-1]} (one per query of outputs[{b}]), "
+                             f"got {x.shape}")
+        check_finite(o, f"outputs[{b}]")
+        if np.isnan(x).any() or np.isposinf(x).any():
+            raise ValueError(f"lses[{b}] must contain real numbers or -inf (a row with no key in the block), "
+                             "got NaN or +inf")
+    out_dtype = np.result_type(*outs)
+    work = work_dtype(np.result_type(*outs, *ls))
+    outs, ls = [o.astype(work, copy=False) for o in outs], [x.astype(work, copy=False) for x in ls]
+    everything = np.stack(outs)
+    c = _headroom(everything, len(outs))  # 1 unless a sum of the outputs could overflow
+    states = [AttentionState(x, np.isfinite(x).astype(work), np.where(np.isfinite(x)[..., None], o * c, 0))
+              for o, x in zip(outs, ls)]  # (m, d, o) = (L_b, 1, O_b); (-inf, 0, 0) for a row with no key
+    merged = states[0].merge(*states[1:])
+    return _unscale(merged.output, c, everything).astype(out_dtype, copy=False), merged.logsumexp
 
 
 # --------------------------------------------------------------------------- backward
@@ -323,7 +542,7 @@ def _sum_to(grad: Array, shape: tuple[int, ...]) -> Array:
 
 
 def attention_backward(grad_out: ArrayLike, q: ArrayLike, k: ArrayLike, v: ArrayLike, out: ArrayLike,
-                       lse: ArrayLike, *, mask: ArrayLike | None = None, causal: bool = False,
+                       lse: ArrayLike, *, mask: ArrayLike | None = None, causal: Causal = False,
                        scale: float | None = None, block_q: int = 64,
                        block_k: int = 64) -> tuple[Array, Array, Array]:
     r"""Gradients of attention with respect to ``q, k, v``, from the output and the per-row LSE.
@@ -348,13 +567,13 @@ def attention_backward(grad_out: ArrayLike, q: ArrayLike, k: ArrayLike, v: Array
     grad_out : array_like
         :math:`\partial f / \partial O`, the shape of ``out``.
     q, k, v, mask, causal, scale
-        The forward pass's arguments.
+        The forward pass's arguments (``causal`` with the same alignment).
     out, lse : array_like
         The forward pass's results, from ``attention(..., return_lse=True)``
         or ``tiled_attention(..., return_lse=True)``.
     block_q, block_k : int, default 64
-        Tile sizes of the recomputation; they do not change the result
-        beyond rounding.
+        Queries and keys per tile of the recomputation; they do not change
+        the result beyond rounding.
 
     Returns
     -------
@@ -367,11 +586,12 @@ def attention_backward(grad_out: ArrayLike, q: ArrayLike, k: ArrayLike, v: Array
     ------
     ValueError
         As :func:`attention`, or if ``grad_out``, ``out`` or ``lse`` have the
-        wrong shape or are not finite (``lse`` may be ``-inf``).
+        wrong shape or are not finite (``lse`` may be ``-inf``), or the
+        gradients overflow (an ``lse`` that is not the forward pass's).
     """
-    bq, bk = _block_sizes(block_q, block_k, None)
-    q_in, k_in, v_in, _ = _as_qkv(q, k, v)
-    qs, k_w, v_w, allowed, causal, s, batch, _ = _prepare(q_in, k_in, v_in, mask, causal, scale)
+    bq, bk = check_positive_int(block_q, "block_q"), check_positive_int(block_k, "block_k")
+    inp = _prepare(q, k, v, mask, causal, scale)
+    qs, k_w, v_w, batch, offset = inp.qs, inp.k_w, inp.v_w, inp.batch, inp.offset
     work = qs.dtype
     n_q, n_k, d_v = qs.shape[-2], k_w.shape[-2], v_w.shape[-1]
     shape_o = (*batch, n_q, d_v)
@@ -388,31 +608,38 @@ def attention_backward(grad_out: ArrayLike, q: ArrayLike, k: ArrayLike, v: Array
         raise ValueError("lse must be finite or -inf (a row with no allowed key), got NaN or +inf")
     g, o, L = g.astype(work, copy=False), o.astype(work, copy=False), L.astype(work, copy=False)
     D = np.sum(g * o, axis=-1)  # <p_i, dP_i> = <G_i, O_i>
-    L_safe = _safe(L)
+    L_safe = finite_or_zero(L)
     kb = np.broadcast_to(k_w, (*batch, n_k, k_w.shape[-1]))
     vb = np.broadcast_to(v_w, (*batch, n_k, d_v))
-    qb = np.broadcast_to(qs, (*batch, n_q, qs.shape[-1]))
-    dq = np.zeros(qb.shape, dtype=work)
+    dq = np.zeros(qs.shape, dtype=work)
     dk = np.zeros(kb.shape, dtype=work)
     dv = np.zeros(vb.shape, dtype=work)
     for r0 in range(0, n_q, bq):
         rows = slice(r0, min(r0 + bq, n_q))
         for c0 in range(0, n_k, bk):
-            if causal and c0 > rows.stop - 1:
+            if _above_diagonal(offset, c0, rows):
                 break
             cols = slice(c0, min(c0 + bk, n_k))
-            tile = _tile_allowed(allowed, causal, rows, cols, n_q, n_k)
+            tile = _tile_allowed(inp.allowed, offset, rows, cols, n_q, n_k)
             if tile is not None and not tile.any():
                 continue
-            sc = _masked_scores(qb[..., rows, :], kb[..., cols, :], tile)
-            p = np.exp(sc - L_safe[..., rows, None])  # recomputed probabilities; 0 where masked
-            g_r = g[..., rows, :]
-            dv[..., cols, :] += np.swapaxes(p, -1, -2) @ g_r
-            dp = g_r @ np.swapaxes(vb[..., cols, :], -1, -2)
-            ds = p * (dp - D[..., rows, None])  # softmax VJP
-            dq[..., rows, :] += ds @ kb[..., cols, :]
-            dk[..., cols, :] += np.swapaxes(ds, -1, -2) @ qb[..., rows, :]  # qb holds s*q already
-    dq *= s
-    return (_sum_to(dq, q_in.shape).astype(q_in.dtype, copy=False),
-            _sum_to(dk, k_in.shape).astype(k_in.dtype, copy=False),
-            _sum_to(dv, v_in.shape).astype(v_in.dtype, copy=False))
+            sc = _masked_scores(qs[..., rows, :], kb[..., cols, :], tile)
+            top = np.max(sc)
+            if np.isnan(top) or top == np.inf:
+                raise ValueError(_overflow_message(work))
+            with np.errstate(over="ignore", invalid="ignore"):  # an inconsistent lse is caught below
+                p = np.exp(sc - L_safe[..., rows, None])  # recomputed probabilities; 0 where masked
+                g_r = g[..., rows, :]
+                dv[..., cols, :] += np.swapaxes(p, -1, -2) @ g_r
+                dp = g_r @ np.swapaxes(vb[..., cols, :], -1, -2)
+                ds = p * (dp - D[..., rows, None])  # softmax VJP
+                dq[..., rows, :] += ds @ kb[..., cols, :]
+                dk[..., cols, :] += np.swapaxes(ds, -1, -2) @ qs[..., rows, :]  # qs holds s*q already
+    if not (np.isfinite(dq).all() and np.isfinite(dk).all() and np.isfinite(dv).all()):
+        raise ValueError(f"the gradients overflow {work}: lse must be the log-sum-exp the forward pass returned "
+                         "for these q, k, mask and causal (a score far above its row's lse gives exp overflow), "
+                         "or grad_out and v are too large for the dtype")
+    dq *= inp.scale
+    return (_sum_to(dq, inp.q.shape).astype(inp.q.dtype, copy=False),
+            _sum_to(dk, inp.k.shape).astype(inp.k.dtype, copy=False),
+            _sum_to(dv, inp.v.shape).astype(inp.v.dtype, copy=False))

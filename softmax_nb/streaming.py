@@ -1,4 +1,4 @@
-r"""Softmax in one streaming pass: the running (max, sum) state and its merge rule.
+r"""Softmax in one streaming pass: the running (max, sum) state, its weighted-output sibling, and their merge.
 
 The stable :func:`~softmax_nb.core.softmax` reads its input three times
 (max, sum, normalise). Milakov and Gimelshein (2018) fuse the first two: keep a
@@ -13,25 +13,57 @@ and when a new block raises the maximum, rescale the old sum by
 
 After the last block :math:`d = \sum_j e^{x_j - m}` with :math:`m = \max_j x_j`,
 so :math:`p_i = e^{x_i - m}/d` and :math:`\operatorname{LSE}(x) = m + \log d`.
-Two partial states merge the same way, which makes the computation splittable
-across chunks or machines.
+Partial states over disjoint columns merge the same way,
 
-Rescaling an *unnormalised* output accumulator with the same factor and
-dividing by :math:`d` once at the end gives attention without storing the
-score matrix (:mod:`softmax_nb.attention`). Chunking the keys with a running
-maximum in this way is the memory-efficient attention of Rabe and Staats
-(2021); the deferred division is the formulation of FlashAttention-2 (Dao,
-2023). FlashAttention-1 (Dao et al., 2022) instead keeps the output
-*normalised*, dividing by the running sum at every step.
+.. math::
+
+    m = \max_b m_b, \qquad d = \sum_b d_b\, e^{m_b - m},
+
+which makes the computation splittable across chunks or machines
+(:class:`SoftmaxAccumulator`).
+
+Rescaling an *unnormalised* output accumulator
+:math:`o = \sum_j e^{x_j - m} v_j` with the same factor, and dividing by
+:math:`d` once at the end, gives attention without storing the score matrix
+(:class:`AttentionState`, used by :mod:`softmax_nb.attention`). Chunking the
+keys with a running maximum in this way is the memory-efficient attention of
+Rabe and Staats (2021); the deferred division is the formulation of
+FlashAttention-2 (Dao, 2023). FlashAttention-1 (Dao et al., 2022) instead
+keeps the output *normalised*, dividing by the running sum at every step. The
+merge of :class:`AttentionState` is the merge of Flash-Decoding (split-K) and
+ring attention (:func:`~softmax_nb.attention.merge_attention`).
+
+Naming rule for blocks: ``block_size`` is the number of entries per block
+along the softmax axis when only that axis is blocked (:func:`online_softmax`);
+attention, which tiles both the query and the key axis, calls them
+``block_q`` and ``block_k``.
 
 Rounding: every rescaling multiplies :math:`d` by a rounded factor, so the
 relative error of :math:`d` grows with the number of blocks in which the
-maximum changes. For 20 000 steadily rising float32 logits, ``block_size=1``
-gave about 180 ulp against 18 ulp for the two-pass
-:func:`~softmax_nb.core.softmax` with numpy's AVX2 ``exp`` kernels, but 18 ulp
-without them: how fast the error grows depends on the rounding of ``exp``.
-Blocks of a few hundred columns make the rescalings rare and the error close
-to the two-pass one on every machine.
+maximum changes, at a rate set by the rounding of ``exp``. Measured on 20 000
+rising float32 logits (the maximum rises in every block): the largest
+relative error of a probability in units of ``eps`` = :math:`2^{-23}`, with
+numpy 2.4's AVX-512 ``exp`` kernels / with its baseline kernels
+(``NPY_DISABLE_CPU_FEATURES``). "Stable formula" is the max-shift written out,
+``e = exp(x - max(x)); e / sum(e)``:
+
+===========  ================  ==================  ==============  ===========
+logits       ``block_size=1``  ``block_size=256``  stable formula  ``softmax``
+===========  ================  ==================  ==============  ===========
+[-30, 30]    183 / 18          18 / 17             18 / 17         2.4 / 1.4
+[0, 20]      41 / 175          10 / 8.9            9.6 / 8.9       1.8 / 1.3
+[-20, 0]     90 / 413          1.5 / 1.0           1.9 / 1.5       1.9 / 1.5
+[-40, -20]   34 / 167          2.6 / 1.0           1.6 / 1.0       1.6 / 1.0
+[100, 120]   454 / 44          3.1 / 1.9           2.0 / 1.3       2.0 / 1.3
+===========  ================  ==================  ==============  ===========
+
+One-element blocks cost 18 to 454 eps, and which kernels fare worse depends on
+the input. Blocks of 256 make the rescalings rare: they stay within 1.1 eps of
+the stable formula, whose error comes from rounding ``x - m`` (up to 18 eps
+where ``|x - m|`` reaches 60). :func:`~softmax_nb.core.softmax` is more
+accurate still (at most 2.4 eps): it skips the shift for rows whose maximum
+lies in :math:`[0, -\log(\text{tiny}) - \log K - 1]` (the first three rows),
+and on the last two ``x - m`` is exact (Sterbenz), see :mod:`softmax_nb.core`.
 
 NaN, ``+inf`` and ``-inf`` follow the package's input policy (module
 :mod:`softmax_nb.core`): NaN and ``+inf`` raise, ``-inf`` entries are masked.
@@ -39,21 +71,72 @@ NaN, ``+inf`` and ``-inf`` follow the package's input policy (module
 
 from __future__ import annotations
 
+import functools
 import math
+import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Union
+from typing import Any, Optional, TypeVar, Union, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._checks import as_float_array, check_axis, check_max, check_no_nan_or_posinf, check_positive_int
-from .core import _work_dtype, softmax  # noqa: F401  (softmax: re-exported for older imports)
+from ._checks import (ArgumentTypeError, as_float_array, check_axis, check_max, check_no_nan_or_posinf,
+                      check_positive_int, finite_or_zero, work_dtype)
+from .core import softmax  # noqa: F401  (re-exported for older imports)
 
-__all__ = ["online_softmax", "SoftmaxAccumulator"]
+__all__ = ["online_softmax", "SoftmaxAccumulator", "AttentionState"]
 
 _Stat = Union[NDArray[np.floating], float]
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
+# --------------------------------------------------------------------------- old call forms
+def _old_call_forms(n_args: int, positional: tuple[str, ...] = (),
+                    renamed: Mapping[str, tuple[str, Callable[[Any, str], Any]]] | None = None) -> Callable[[_F], _F]:
+    """Keep the call forms a function had before its options became keyword-only and got their final names.
+
+    For one release, with a :class:`DeprecationWarning` pointing at the
+    caller: options passed positionally after the first ``n_args`` arguments
+    are taken, in order, as the keyword options ``positional``; an old keyword
+    name ``old`` with ``renamed[old] = (new, check)`` is passed on as ``new``,
+    after ``check(value, old)`` has validated it under the name the caller
+    wrote. The wrapped function's signature (``inspect.signature``) is the new one.
+    (The same helper as ``decoding._old_call_forms``.)
+    """
+    renames = dict(renamed or {})
+
+    def decorate(func: _F) -> _F:
+        name = func.__qualname__
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if len(args) > n_args and positional:
+                extra = args[n_args:n_args + len(positional)]
+                names = positional[:len(extra)]
+                for key, value in zip(names, extra):
+                    if key in kwargs:
+                        raise TypeError(f"{name}() got multiple values for argument {key!r}")
+                    kwargs[key] = value
+                warnings.warn(f"passing {', '.join(names)} to {name}() positionally is deprecated and will be an "
+                              f"error in the next release; pass {' and '.join(f'{k}=...' for k in names)} by keyword",
+                              DeprecationWarning, stacklevel=2)
+                args = args[:n_args] + args[n_args + len(positional):]
+            for old, (new, check) in renames.items():
+                if old in kwargs:
+                    if new in kwargs:
+                        raise TypeError(f"{name}() got both {new!r} and its deprecated name {old!r}")
+                    warnings.warn(f"{name}(): the argument {old!r} is renamed {new!r}; the old name will be "
+                                  "removed in the next release", DeprecationWarning, stacklevel=2)
+                    kwargs[new] = check(kwargs.pop(old), old)
+            return func(*args, **kwargs)
+
+        return cast(_F, wrapper)
+
+    return decorate
+
+
+# --------------------------------------------------------------------------- the recurrence
 def _rescale(m_old: _Stat, m_new: _Stat) -> NDArray[np.floating]:
     r"""The factor :math:`e^{m_{\text{old}} - m_{\text{new}}}`, with :math:`e^{-\infty - (-\infty)} := 1`.
 
@@ -68,11 +151,87 @@ def _rescale(m_old: _Stat, m_new: _Stat) -> NDArray[np.floating]:
     return np.exp(diff)
 
 
-def _finite_or_zero(m: NDArray[np.floating]) -> NDArray[np.floating]:
-    """Replace ``-inf`` maxima by 0, so that ``x - m`` is ``-inf`` (not ``nan``) for ``x = -inf``."""
-    return np.where(np.isfinite(m), m, 0).astype(m.dtype, copy=False)
+def _fold(m: _Stat, d: _Stat, o: Optional[_Stat], x: NDArray[np.floating], x_max: NDArray[np.floating],
+          values: Optional[NDArray[np.floating]] = None) -> tuple[Any, Any, Any]:
+    r"""One step of the recurrence: fold the columns ``x`` (maxima ``x_max``, no NaN or ``+inf``) into (m, d, o).
+
+    .. math::
+
+        m' = \max(m, \max_j x_j), \quad \alpha = e^{m - m'}, \quad
+        d' = d\, \alpha + \sum_j e^{x_j - m'}, \quad o' = o\, \alpha + \sum_j e^{x_j - m'} v_j .
+    """
+    m_new = np.maximum(m, x_max)
+    alpha = _rescale(m, m_new)
+    with np.errstate(over="ignore"):  # x - m only overflows to -inf, whose exp is the correct 0
+        p = np.exp(x - finite_or_zero(np.asarray(m_new))[..., None])
+    d_new = d * alpha + np.sum(p, axis=-1)
+    o_new = None if values is None or o is None else o * alpha[..., None] + p @ values
+    return m_new, d_new, o_new
 
 
+def _combine(ms: list[_Stat], ds: list[_Stat], os: Optional[list[_Stat]] = None) -> tuple[Any, Any, Any]:
+    r"""Merge states over disjoint columns: :math:`m = \max_b m_b`, :math:`d = \sum_b d_b e^{m_b - m}`, o likewise.
+
+    One factor per state, so the error does not grow with a chain of merges;
+    for two states the result is the same bit for bit in either order.
+    """
+    m = functools.reduce(np.maximum, ms)
+    ws = [_rescale(mb, m) for mb in ms]
+    d = functools.reduce(np.add, [db * w for db, w in zip(ds, ws)])
+    o = None if os is None else functools.reduce(np.add, [ob * w[..., None] for ob, w in zip(os, ws)])
+    return m, d, o
+
+
+# --------------------------------------------------------------------------- validation of states and blocks
+def _check_state(m: _Stat, d: _Stat) -> None:
+    """The invariants of (m, d): same shape, m not NaN/+inf, d a finite sum >= 0 that is 0 exactly when m = -inf."""
+    m_arr, d_arr = np.asarray(m), np.asarray(d)
+    if m_arr.dtype.kind not in "fiu" or d_arr.dtype.kind not in "fiu":
+        raise ArgumentTypeError(f"m and d must be real numbers or arrays, got dtypes {m_arr.dtype} and {d_arr.dtype}")
+    if m_arr.shape != d_arr.shape:
+        raise ValueError(f"m and d must have the same shape, got {m_arr.shape} and {d_arr.shape}")
+    check_no_nan_or_posinf(m_arr, "m")
+    if not (np.isfinite(d_arr).all() and np.all(d_arr >= 0)):
+        raise ValueError("d must be finite and >= 0 (it is a sum of exponentials)")
+    empty = np.isneginf(m_arr)
+    if np.any(empty & (d_arr != 0)) or np.any(~empty & (d_arr == 0)):
+        raise ValueError("inconsistent state: m = -inf (nothing seen) requires d = 0, "
+                         "and a finite m requires d > 0 (the maximal term alone contributes 1)")
+
+
+def _is_fresh(m: _Stat, d: _Stat) -> bool:
+    """A state that has seen nothing yet and has no row shape (``m = -inf``, ``d = 0`` as scalars)."""
+    return np.ndim(m) == 0 and not d
+
+
+def _check_rows(m: _Stat, d: _Stat, rows: tuple[int, ...], what: str) -> None:
+    if np.shape(m) != rows and not _is_fresh(m, d):
+        raise ValueError(f"{what} has rows of shape {rows}, but the accumulator holds rows of shape "
+                         f"{np.shape(m)}; the leading axes must match")
+
+
+def _as_block(block: ArrayLike, name: str) -> NDArray[np.floating]:
+    """``block`` as a float array in the work dtype (float32 for float16), with at least the class axis."""
+    arr = as_float_array(block, name)
+    if arr.ndim == 0:
+        raise ValueError(f"{name} must have at least one dimension (the class axis), got a scalar")
+    return arr.astype(work_dtype(arr.dtype), copy=False)
+
+
+def _check_others(others: tuple[Any, ...], cls: type) -> None:
+    for i, other in enumerate(others):
+        if not isinstance(other, cls):
+            name = "other" if len(others) == 1 else f"others[{i}]"
+            raise ArgumentTypeError(f"{name} must be a{'n' if cls.__name__[0] in 'AEIOU' else ''} "
+                                    f"{cls.__name__}, got {type(other).__name__}")
+
+
+def _lse(m: _Stat, d: _Stat) -> NDArray[np.floating]:
+    with np.errstate(divide="ignore"):  # log(0) = -inf is the right answer for an empty sum
+        return np.asarray(m + np.log(d))
+
+
+# --------------------------------------------------------------------------- the (m, d) state
 @dataclass(eq=False)
 class SoftmaxAccumulator:
     r"""Running maximum and rescaled sum of a softmax over blocks of columns.
@@ -84,9 +243,12 @@ class SoftmaxAccumulator:
         m = \max_j x_j, \qquad d = \sum_j e^{x_j - m},
 
     so that :math:`\operatorname{LSE}(x) = m + \log d` and
-    :math:`p_i = e^{x_i - m} / d`. A fresh accumulator has :math:`m = -\infty`,
-    :math:`d = 0` (the empty sum) and takes its row shape from the first
-    block.
+    :math:`p_i = e^{x_i - m} / d`. The state machine has one transition per
+    method: a fresh accumulator (:math:`m = -\infty`, :math:`d = 0`, the
+    empty sum, with no row shape yet) takes its rows from the first block;
+    :meth:`update` folds in columns, :meth:`merge` combines states over
+    disjoint columns, and :attr:`logsumexp` and :meth:`normalise` read the
+    result. float16 blocks are accumulated in float32.
 
     Attributes
     ----------
@@ -95,6 +257,10 @@ class SoftmaxAccumulator:
         ``block.shape[:-1]`` otherwise.
     d : numpy.ndarray or float
         Running sum :math:`\sum_j e^{x_j - m}`, same shape as ``m``.
+
+    See Also
+    --------
+    AttentionState : the same state with a weighted output sum, for attention.
 
     Examples
     --------
@@ -107,18 +273,7 @@ class SoftmaxAccumulator:
     d: _Stat = 0.0
 
     def __post_init__(self) -> None:
-        m, d = np.asarray(self.m), np.asarray(self.d)
-        if m.dtype.kind not in "fiu" or d.dtype.kind not in "fiu":
-            raise ValueError(f"m and d must be real numbers or arrays, got dtypes {m.dtype} and {d.dtype}")
-        if m.shape != d.shape:
-            raise ValueError(f"m and d must have the same shape, got {m.shape} and {d.shape}")
-        check_no_nan_or_posinf(m, "m")
-        empty = np.isneginf(m)
-        if not (np.isfinite(d).all() and np.all(d >= 0)):
-            raise ValueError("d must be finite and >= 0 (it is a sum of exponentials)")
-        if np.any(empty & (d != 0)) or np.any(~empty & (d == 0)):
-            raise ValueError("inconsistent state: m = -inf (nothing seen) requires d = 0, "
-                             "and a finite m requires d > 0 (the maximal term alone contributes 1)")
+        _check_state(self.m, self.d)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SoftmaxAccumulator):
@@ -127,28 +282,13 @@ class SoftmaxAccumulator:
 
     __hash__ = None  # type: ignore[assignment]  # mutable
 
-    def _is_empty_scalar(self) -> bool:
-        return np.ndim(self.m) == 0 and not self.d
-
-    def _check_rows(self, rows: tuple[int, ...], what: str) -> None:
-        if np.shape(self.m) != rows and not self._is_empty_scalar():
-            raise ValueError(f"{what} has rows of shape {rows}, but the accumulator holds rows of shape "
-                             f"{np.shape(self.m)}; the leading axes must match")
-
-    def _update(self, arr: NDArray[np.floating], name: str) -> SoftmaxAccumulator:
-        if arr.ndim == 0:
-            raise ValueError(f"{name} must have at least one dimension (the class axis), got a scalar")
-        self._check_rows(arr.shape[:-1], name)
-        if arr.shape[-1] == 0:  # an empty block changes nothing
-            return self
-        arr = arr.astype(_work_dtype(arr), copy=False)
-        block_max = np.max(arr, axis=-1)
-        check_no_nan_or_posinf(block_max, name)
-        m_new = np.maximum(self.m, block_max)
-        with np.errstate(over="ignore"):  # x - m only overflows to -inf, whose exp is the correct 0
-            block_sum = np.sum(np.exp(arr - _finite_or_zero(m_new)[..., None]), axis=-1)
-        self.d = self.d * _rescale(self.m, m_new) + block_sum
-        self.m = m_new
+    def _update(self, x: NDArray[np.floating], name: str) -> SoftmaxAccumulator:
+        _check_rows(self.m, self.d, x.shape[:-1], name)
+        if x.shape[-1]:  # an empty block changes nothing
+            x = x.astype(work_dtype(x.dtype), copy=False)
+            x_max = np.max(x, axis=-1)
+            check_no_nan_or_posinf(x_max, name)
+            self.m, self.d, _ = _fold(self.m, self.d, None, x, x_max)
         return self
 
     def update(self, block: ArrayLike) -> SoftmaxAccumulator:
@@ -178,44 +318,44 @@ class SoftmaxAccumulator:
             :mod:`softmax_nb.core`), is a scalar, or its rows do not match the
             accumulator's.
         """
-        return self._update(as_float_array(block, "block"), "block")
+        return self._update(_as_block(block, "block"), "block")
 
-    def merge(self, other: SoftmaxAccumulator) -> SoftmaxAccumulator:
-        r"""Combine two partial states over disjoint sets of columns into a new one.
+    def merge(self, *others: SoftmaxAccumulator) -> SoftmaxAccumulator:
+        r"""Combine partial states over disjoint sets of columns into a new one.
 
         .. math::
 
-            m = \max(m_1, m_2), \qquad d = d_1 e^{m_1 - m} + d_2 e^{m_2 - m} .
+            m = \max_b m_b, \qquad d = \sum_b d_b\, e^{m_b - m} .
 
-        The result is exactly commutative (``a.merge(b)`` equals
-        ``b.merge(a)`` bit for bit) and associative up to rounding, so chunks
-        may be reduced in any order or tree shape.
-        States of different dtypes merge in the promoted dtype (float32 and
-        float64 give float64), whichever side is ``self``.
+        Two states merge exactly commutatively (``a.merge(b)`` equals
+        ``b.merge(a)`` bit for bit), and merging is associative up to
+        rounding, so chunks may be reduced in any order or tree shape;
+        ``a.merge(b, c, ...)`` merges all at once, with one rescaling per
+        state. States of different dtypes merge in the promoted dtype
+        (float32 and float64 give float64), whichever side is ``self``.
 
         Parameters
         ----------
-        other : SoftmaxAccumulator
-            The state of the other columns, over the same rows.
+        *others : SoftmaxAccumulator
+            The states of the other columns, over the same rows.
 
         Returns
         -------
         SoftmaxAccumulator
-            A new accumulator; neither input is modified.
+            A new accumulator; no input is modified.
         """
-        if not isinstance(other, SoftmaxAccumulator):
-            raise ValueError(f"other must be a SoftmaxAccumulator, got {type(other).__name__}")
-        if not other._is_empty_scalar():
-            self._check_rows(np.shape(other.m), "other")
-        m = np.maximum(self.m, other.m)
-        d = self.d * _rescale(self.m, m) + other.d * _rescale(other.m, m)
+        _check_others(others, SoftmaxAccumulator)
+        for i, other in enumerate(others):
+            if not _is_fresh(other.m, other.d):
+                _check_rows(self.m, self.d, np.shape(other.m), "other" if len(others) == 1 else f"others[{i}]")
+        states = (self, *others)
+        m, d, _ = _combine([s.m for s in states], [s.d for s in states])
         return SoftmaxAccumulator(m, d)
 
     @property
     def logsumexp(self) -> NDArray[np.floating]:
         r""":math:`\operatorname{LSE} = m + \log d` of every column seen so far (``-inf`` for none)."""
-        with np.errstate(divide="ignore"):  # log(0) = -inf is the right answer for an empty sum
-            return np.asarray(self.m + np.log(self.d))
+        return _lse(self.m, self.d)
 
     def normalise(self, block: ArrayLike) -> NDArray[np.floating]:
         r"""Softmax probabilities :math:`e^{b_j - m}/d` of ``block`` under the accumulated state.
@@ -243,18 +383,183 @@ class SoftmaxAccumulator:
             undefined (the package's input policy, :mod:`softmax_nb.core`),
             or the rows do not match.
         """
-        arr = as_float_array(block, "block")
-        if arr.ndim == 0:
-            raise ValueError("block must have at least one dimension (the class axis), got a scalar")
-        self._check_rows(arr.shape[:-1], "block")
+        x = _as_block(block, "block")
+        _check_rows(self.m, self.d, x.shape[:-1], "block")
         m = np.asarray(self.m)
         check_max(m, "the accumulated input")
-        work = arr.astype(_work_dtype(arr), copy=False)
         with np.errstate(over="ignore"):  # x - m only overflows to -inf, whose exp is the correct 0
-            return np.exp(work - m[..., None]) / np.asarray(self.d)[..., None]
+            return np.exp(x - m[..., None]) / np.asarray(self.d)[..., None]
 
 
-def online_softmax(x: ArrayLike, block_size: int = 256) -> NDArray[np.floating]:
+# --------------------------------------------------------------------------- the (m, d, o) state
+@dataclass(eq=False)
+class AttentionState:
+    r"""The softmax state of :class:`SoftmaxAccumulator` plus a weighted sum of values: attention over key blocks.
+
+    For the keys :math:`j` seen so far, with scores :math:`s_j` and value
+    rows :math:`v_j`, it holds per query row
+
+    .. math::
+
+        m = \max_j s_j, \qquad d = \sum_j e^{s_j - m}, \qquad
+        o = \sum_j e^{s_j - m}\, v_j ,
+
+    so that the attention output is :math:`o / d` (:attr:`output`) and the
+    row's log-sum-exp :math:`m + \log d` (:attr:`logsumexp`). :meth:`update`
+    folds in a block of keys with the recurrence of FlashAttention-2
+    (:math:`\alpha = e^{m - m'}`, :math:`o' = o\,\alpha + e^{S_B - m'} V_B`);
+    :meth:`merge` combines states over disjoint key blocks, as in
+    Flash-Decoding and ring attention. A row that has seen no allowed key
+    (only ``-inf`` scores) has :math:`m = -\infty`, :math:`d = 0`,
+    :math:`o = 0`; its output is 0 and its log-sum-exp ``-inf``, as in
+    :func:`~softmax_nb.attention.attention`. float16 input is accumulated in
+    float32.
+
+    Attributes
+    ----------
+    m, d : numpy.ndarray or float
+        As in :class:`SoftmaxAccumulator`: shape ``rows`` (for example
+        ``(..., n_q)``), or scalars for a fresh state.
+    o : numpy.ndarray or float
+        The unnormalised output, shape ``rows + (d_v,)``; ``0.0`` for a
+        fresh state.
+
+    Examples
+    --------
+    >>> s = np.array([[0.0, 1.0, 2.0]])  # one query, three keys
+    >>> v = np.array([[1.0], [10.0], [100.0]])
+    >>> whole = AttentionState().update(s, v)
+    >>> parts = AttentionState().update(s[:, :1], v[:1]).merge(AttentionState().update(s[:, 1:], v[1:]))
+    >>> bool(np.allclose(whole.output, parts.output)), whole.output.round(4)
+    (True, array([[69.0614]]))
+    """
+
+    m: _Stat = -math.inf
+    d: _Stat = 0.0
+    o: _Stat = 0.0
+
+    def __post_init__(self) -> None:
+        _check_state(self.m, self.d)
+        o = np.asarray(self.o)
+        if o.dtype.kind not in "fiu":
+            raise ArgumentTypeError(f"o must be a real number or array, got dtype {o.dtype}")
+        if not np.isfinite(o).all():
+            raise ValueError("o must be finite (a weighted sum of finite values)")
+        if not _is_fresh(self.m, self.d) and (o.ndim != np.ndim(self.m) + 1 or o.shape[:-1] != np.shape(self.m)):
+            raise ValueError(f"o must have shape rows + (d_v,) with rows = the shape {np.shape(self.m)} of m, "
+                             f"got {o.shape}")
+        if np.any(np.isneginf(np.asarray(self.m))[..., None] & (o != 0)):
+            raise ValueError("inconsistent state: a row with m = -inf (no key seen) must have o = 0")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, AttentionState):
+            return NotImplemented
+        return bool(np.array_equal(self.m, other.m) and np.array_equal(self.d, other.d)
+                    and np.array_equal(self.o, other.o))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def _update(self, scores: NDArray[np.floating], values: NDArray[np.floating],
+                invalid: Optional[str] = None) -> AttentionState:
+        """:meth:`update` on checked arrays in the work dtype; ``invalid``: the message for NaN/+inf scores."""
+        if scores.shape[-1]:
+            s_max = np.max(scores, axis=-1)
+            if invalid is None:
+                check_no_nan_or_posinf(s_max, "scores")
+            elif np.isnan(s_max).any() or np.isposinf(s_max).any():
+                raise ValueError(invalid)
+            self.m, self.d, self.o = _fold(self.m, self.d, self.o, scores, s_max, values)
+        return self
+
+    def update(self, scores: ArrayLike, values: ArrayLike) -> AttentionState:
+        r"""Fold one block of keys, given by its scores and values, into the state, in place.
+
+        .. math::
+
+            m' = \max(m, \max_j s_j), \quad \alpha = e^{m - m'}, \quad
+            d' = d\,\alpha + \sum_j e^{s_j - m'}, \quad
+            o' = o\,\alpha + \sum_j e^{s_j - m'} v_j .
+
+        Parameters
+        ----------
+        scores : array_like
+            Scores of the block, shape ``rows + (n,)`` (for example
+            ``(..., n_q, n)``); ``-inf`` masks a key. ``rows`` must match
+            earlier blocks.
+        values : array_like
+            The block's value rows, shape ``(..., n, d_v)``, whose leading
+            axes broadcast to ``rows[:-1]``.
+
+        Returns
+        -------
+        AttentionState
+            ``self``, so calls can be chained.
+
+        Raises
+        ------
+        ValueError
+            If ``scores`` contains NaN or ``+inf``, ``values`` is not finite,
+            or the shapes do not fit each other or the state.
+        """
+        s, v = _as_block(scores, "scores"), as_float_array(values, "values")
+        if v.ndim < 2 or v.shape[-2] != s.shape[-1]:
+            raise ValueError(f"values must have shape (..., n, d_v) with n = {s.shape[-1]} keys (the last axis "
+                             f"of scores), got {v.shape}")
+        if s.ndim >= 2 and np.broadcast_shapes(s.shape[:-2], v.shape[:-2]) != s.shape[:-2]:
+            raise ValueError(f"the leading axes of values {v.shape[:-2]} must broadcast to those of scores "
+                             f"{s.shape[:-2]}")
+        if not np.isfinite(v).all():
+            raise ValueError("values must contain only finite numbers, got NaN or ±inf")
+        _check_rows(self.m, self.d, s.shape[:-1], "scores")
+        if np.ndim(self.o) and np.shape(self.o)[-1] != v.shape[-1]:
+            raise ValueError(f"values have d_v = {v.shape[-1]} columns, but the state holds {np.shape(self.o)[-1]}")
+        return self._update(s, v.astype(np.result_type(s, work_dtype(v.dtype)), copy=False))
+
+    def merge(self, *others: AttentionState) -> AttentionState:
+        r"""Combine states over disjoint key blocks into a new one.
+
+        .. math::
+
+            m = \max_b m_b, \quad w_b = e^{m_b - m}, \quad
+            d = \sum_b w_b\, d_b, \quad o = \sum_b w_b\, o_b .
+
+        A block in which a row has seen no key (:math:`m_b = -\infty`) gets
+        weight 0 for that row. Two states merge exactly commutatively; more
+        merge in one step, with one rescaling per state.
+
+        Parameters
+        ----------
+        *others : AttentionState
+            States of the other key blocks, over the same query rows.
+
+        Returns
+        -------
+        AttentionState
+            A new state; no input is modified.
+        """
+        _check_others(others, AttentionState)
+        for i, other in enumerate(others):
+            if not _is_fresh(other.m, other.d):
+                _check_rows(self.m, self.d, np.shape(other.m), "other" if len(others) == 1 else f"others[{i}]")
+        states = (self, *others)
+        m, d, o = _combine([s.m for s in states], [s.d for s in states], [s.o for s in states])
+        return AttentionState(m, d, o)
+
+    @property
+    def logsumexp(self) -> NDArray[np.floating]:
+        r""":math:`L = m + \log d` per row: the log-sum-exp of the scores seen (``-inf`` for none)."""
+        return _lse(self.m, self.d)
+
+    @property
+    def output(self) -> NDArray[np.floating]:
+        r"""The attention output :math:`o / d` per row; exactly 0 for a row that has seen no key."""
+        d, o = np.asarray(self.d), np.asarray(self.o)
+        return o / np.where(d > 0, d, 1)[..., None] if o.ndim else o
+
+
+# --------------------------------------------------------------------------- online softmax
+@_old_call_forms(1, ("block_size",))
+def online_softmax(x: ArrayLike, *, block_size: int = 256) -> NDArray[np.floating]:
     r"""Softmax along the last axis with the one-pass normaliser of Milakov and Gimelshein (2018).
 
     Pass 1 reads ``x`` once, ``block_size`` columns at a time, keeping the
@@ -283,7 +588,9 @@ def online_softmax(x: ArrayLike, block_size: int = 256) -> NDArray[np.floating]:
         Logits, any number of dimensions >= 1; the last axis holds the
         classes. float16/32/64 keep their dtype.
     block_size : int, default 256
-        Columns per block; an integer >= 1.
+        Entries per block along the softmax (last) axis; an integer >= 1.
+        Keyword-only (passing it positionally still works for one release,
+        with a DeprecationWarning).
 
     Returns
     -------
@@ -306,7 +613,7 @@ def online_softmax(x: ArrayLike, block_size: int = 256) -> NDArray[np.floating]:
     check_axis(arr, -1, "x")
     k = arr.shape[-1]
     acc = SoftmaxAccumulator()
-    for start in range(0, k, block_size):
+    for start in range(0, k, block_size):  # float16 blocks are widened to float32 one at a time
         acc._update(arr[..., start:start + block_size], "x")
     check_max(np.asarray(acc.m), "x")
     out = np.empty(arr.shape, dtype=arr.dtype)

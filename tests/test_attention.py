@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import doctest
 import importlib
+import inspect
 import math
 import warnings
 
@@ -12,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from softmax_nb import attention, attention_backward, numerical_gradient, tiled_attention
+from softmax_nb._checks import ArgumentTypeError
 
 # the package re-exports the function `attention`, which shadows the module attribute
 attn_mod = importlib.import_module("softmax_nb.attention")
@@ -23,17 +26,21 @@ TOL = {np.float16: 2e-3, np.float32: 1e-5, np.float64: 1e-12}
 
 
 def reference(q, k, v, mask=None, causal=False, scale=None):
-    """Direct loop in float64 over queries, independent of the package; zeros for all-masked rows."""
+    """Direct loop in float64 over queries, independent of the package; zeros for all-masked rows.
+
+    causal: True or "top_left" keeps keys j <= i; "bottom_right" keeps j <= i + n_k - n_q.
+    """
     q, k, v = (np.asarray(a, dtype=np.float64) for a in (q, k, v))
     batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
     n_q, n_k = q.shape[-2], k.shape[-2]
+    offset = n_k - n_q if causal == "bottom_right" else 0
     q, k, v = (np.broadcast_to(a, (*batch, *a.shape[-2:])) for a in (q, k, v))
     allowed = np.ones((*batch, n_q, n_k), bool) if mask is None else np.broadcast_to(mask, (*batch, n_q, n_k))
     s = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
     out = np.zeros((*batch, n_q, v.shape[-1]))
     for b in np.ndindex(batch):
         for i in range(n_q):
-            keys = [j for j in range(n_k) if allowed[b + (i, j)] and (not causal or j <= i)]
+            keys = [j for j in range(n_k) if allowed[b + (i, j)] and (not causal or j <= i + offset)]
             if not keys:
                 continue
             scores = np.array([s * float(q[b + (i,)] @ k[b + (j,)]) for j in keys])
@@ -220,12 +227,19 @@ def test_causal_skips_tiles_above_the_diagonal(monkeypatch):
     assert calls == []  # every tile forbidden by the mask is skipped
 
 
-def test_block_size_is_an_alias_of_block_k():
+def test_block_size_is_a_deprecated_alias_of_block_k():
     rng = np.random.default_rng(7)
     q, k, v = rng.normal(size=(5, 3)), rng.normal(size=(11, 3)), rng.normal(size=(11, 2))
-    np.testing.assert_array_equal(tiled_attention(q, k, v, block_size=4), tiled_attention(q, k, v, block_k=4))
-    with pytest.raises(ValueError, match="not both"):
+    with pytest.warns(DeprecationWarning, match="'block_size' is renamed 'block_k'") as record:
+        old = tiled_attention(q, k, v, block_size=4)
+    assert record[0].filename == __file__  # the warning points at the caller's line
+    np.testing.assert_array_equal(old, tiled_attention(q, k, v, block_k=4))
+    with pytest.raises(TypeError, match="got both 'block_k' and its deprecated name 'block_size'"):
         tiled_attention(q, k, v, block_k=4, block_size=4)
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="^block_size must be an integer >= 1"):
+        tiled_attention(q, k, v, block_size=-1)
+    params = inspect.signature(tiled_attention).parameters
+    assert "block_size" not in params and params["block_k"].default == 64 and params["block_q"].default == 64
 
 
 def test_broadcasts_shared_keys():
@@ -321,7 +335,7 @@ def test_attention_bad_values_and_arguments():
         tiled_attention(q, k_bad, v)
     with pytest.raises(ValueError, match="v must contain only finite numbers"):
         attention(q, k, np.full((4, 1), np.inf))
-    for bad in ({"block_q": 0}, {"block_k": 1.5}, {"block_size": -1}):
+    for bad in ({"block_q": 0}, {"block_k": 1.5}):
         with pytest.raises(ValueError, match="must be an integer >= 1"):
             tiled_attention(q, k, v, **bad)
     for f in (attention, tiled_attention):
@@ -331,11 +345,23 @@ def test_attention_bad_values_and_arguments():
             f(q, k, v, mask=np.ones((3, 4), bool))
         with pytest.raises(ValueError, match="mask must broadcast"):
             f(q, k, v, mask=np.ones((5, 2, 4), bool))  # would add a batch axis the output does not have
-        for scale in (0.0, -1.0, np.inf, "a", True):
-            with pytest.raises(ValueError, match="scale must be a finite number > 0"):
+        for scale in (0.0, -1.0, np.inf, np.nan):
+            with pytest.raises(ValueError, match="^scale must be a finite number > 0"):
                 f(q, k, v, scale=scale)
-        with pytest.raises(ValueError, match="causal must be True or False"):
-            f(q, k, v, causal="yes")
+        for scale in ("a", "0.5", True, np.bool_(True), [0.5], 1j):  # R15: a numeric string is a type error
+            with pytest.raises(ArgumentTypeError, match="^scale must be a finite number > 0"):
+                f(q, k, v, scale=scale)
+        for causal in ("yes", "lower_right", "TOP_LEFT", ""):
+            with pytest.raises(ValueError, match="^causal must be False, True, 'top_left' or 'bottom_right'") as e:
+                f(q, k, v, causal=causal)
+            assert not isinstance(e.value, TypeError)  # a string of the right type with a wrong value
+        for causal in (1, 0, None, 1.0, ["top_left"]):
+            with pytest.raises(ArgumentTypeError, match="^causal must be False, True, 'top_left' or 'bottom_right'"):
+                f(q, k, v, causal=causal)
+        with pytest.raises(ArgumentTypeError, match="^return_lse must be True or False"):
+            f(q, k, v, return_lse="yes")
+        with pytest.raises(ArgumentTypeError, match="^mask must be boolean"):
+            f(q, k, v, mask=np.ones((2, 4), np.int64))
     with pytest.raises(TypeError):
         tiled_attention(q, k, v, 4)  # block sizes are keyword-only, so an old positional call fails loudly
 
@@ -351,3 +377,292 @@ def test_backward_bad_arguments():
         attention_backward(np.ones((2, 1)), q, k, v, out, np.array([np.nan, 0.0]))
     with pytest.raises(ValueError, match="grad_out must contain only finite"):
         attention_backward(np.full((2, 1), np.nan), q, k, v, out, lse)
+
+
+# --------------------------------------------------------------------------- causal alignment for KV caches (R6)
+ALIGN_SHAPES = [(1, 6), (2, 6), (4, 9), (6, 6), (7, 3)]
+
+
+@pytest.mark.parametrize("n_q, n_k", ALIGN_SHAPES)
+def test_causal_alignments_are_shifted_lower_triangles(n_q, n_k):
+    rng = np.random.default_rng(11)
+    q, k, v = rng.normal(size=(2, n_q, 3)), rng.normal(size=(2, n_k, 3)), rng.normal(size=(2, n_k, 2))
+    mask = rng.random((n_q, n_k)) < 0.8
+    top_left, bottom_right = np.tri(n_q, n_k, dtype=bool), np.tri(n_q, n_k, n_k - n_q, dtype=bool)
+    for causal, tri in ((True, top_left), ("top_left", top_left), ("bottom_right", bottom_right)):
+        expected = reference(q, k, v, mask & tri)
+        np.testing.assert_allclose(attention(q, k, v, mask=mask, causal=causal), expected, rtol=0, atol=1e-13)
+        np.testing.assert_array_equal(attention(q, k, v, mask=mask, causal=causal), attention(q, k, v, mask=mask & tri))
+        np.testing.assert_allclose(reference(q, k, v, mask, causal), expected, rtol=0, atol=1e-15)
+        for bq, bk in ((1, 1), (2, 3), (3, 2), (64, 64)):
+            np.testing.assert_allclose(tiled_attention(q, k, v, mask=mask, causal=causal, block_q=bq, block_k=bk),
+                                       expected, rtol=0, atol=1e-13)
+    if n_q == n_k:  # the two alignments agree on a square
+        np.testing.assert_array_equal(attention(q, k, v, causal="bottom_right"), attention(q, k, v, causal=True))
+
+
+def _prefill(n=9, seed=12):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(2, n, 4)), rng.normal(size=(2, n, 4)), rng.normal(size=(2, n, 3))
+
+
+def test_decode_step_and_chunked_prefill_equal_rows_of_the_full_prefill():
+    # R6: the queries of a decode step or a prefill chunk are the *last* positions of the cached keys.
+    q, k, v = _prefill()
+    n = q.shape[-2]
+    full, lse_full = attention(q, k, v, causal=True, return_lse=True)
+    step = attention(q[:, -1:], k, v, causal="bottom_right")
+    np.testing.assert_allclose(step, full[:, -1:], rtol=1e-14, atol=1e-15)
+    # top-left alignment (torch's is_causal) lets the single query see key 0 only: the trap of R6
+    np.testing.assert_array_equal(attention(q[:, -1:], k, v, causal=True), v[:, :1])
+    for c0, c1 in ((0, 3), (3, 5), (5, 9), (8, 9)):
+        rows = slice(c0, c1)
+        for f in (attention, lambda *a, **kw: tiled_attention(*a, block_q=2, block_k=3, **kw),
+                  lambda *a, **kw: tiled_attention(*a, block_q=1, block_k=1, **kw),
+                  lambda *a, **kw: tiled_attention(*a, block_q=64, block_k=4, **kw)):
+            out, lse = f(q[:, rows], k[:, :c1], v[:, :c1], causal="bottom_right", return_lse=True)
+            np.testing.assert_allclose(out, full[:, rows], rtol=1e-13, atol=1e-14)
+            np.testing.assert_allclose(lse, lse_full[:, rows], rtol=1e-14, atol=1e-14)
+    assert n == 9
+
+
+@pytest.mark.parametrize("c0, c1", [(8, 9), (3, 6), (0, 4)])
+def test_backward_of_a_chunk_equals_those_rows_of_the_full_backward(c0, c1):
+    q, k, v = _prefill(seed=13)
+    g = np.random.default_rng(14).normal(size=(2, 9, 3))
+    g_chunk = np.zeros_like(g)
+    g_chunk[:, c0:c1] = g[:, c0:c1]  # the loss depends on the chunk's rows only
+    out, lse = attention(q, k, v, causal=True, return_lse=True)
+    dq, dk, dv = attention_backward(g_chunk, q, k, v, out, lse, causal=True)
+    qc, kc, vc = q[:, c0:c1], k[:, :c1], v[:, :c1]
+    out_c, lse_c = tiled_attention(qc, kc, vc, causal="bottom_right", block_q=2, block_k=2, return_lse=True)
+    for bq, bk in ((1, 1), (2, 3), (64, 64)):
+        dqc, dkc, dvc = attention_backward(g[:, c0:c1], qc, kc, vc, out_c, lse_c, causal="bottom_right",
+                                           block_q=bq, block_k=bk)
+        np.testing.assert_allclose(dqc, dq[:, c0:c1], rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(dkc, dk[:, :c1], rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(dvc, dv[:, :c1], rtol=1e-12, atol=1e-13)
+    np.testing.assert_array_equal(dk[:, c1:], 0.0)  # later keys are invisible to the chunk
+
+
+def test_bottom_right_with_more_queries_than_keys_gives_empty_first_rows():
+    rng = np.random.default_rng(15)
+    q, k, v = rng.normal(size=(7, 3)), rng.normal(size=(3, 3)), rng.normal(size=(3, 2))
+    g = rng.normal(size=(7, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for f in (attention, lambda *a, **kw: tiled_attention(*a, block_q=2, block_k=2, **kw)):
+            out, lse = f(q, k, v, causal="bottom_right", return_lse=True)
+            np.testing.assert_array_equal(out[:4], 0.0)
+            np.testing.assert_array_equal(lse[:4], -np.inf)
+            np.testing.assert_allclose(out[4:], reference(q, k, v, causal="bottom_right")[4:], rtol=0, atol=1e-14)
+            dq, dk, dv = attention_backward(g, q, k, v, out, lse, causal="bottom_right", block_q=3, block_k=2)
+            np.testing.assert_array_equal(dq[:4], 0.0)
+
+
+def test_causal_tile_skipping_for_both_alignments(monkeypatch):
+    calls = []
+    original = attn_mod._masked_scores
+
+    def counting(qs, k, tile):
+        calls.append(tile is None)
+        return original(qs, k, tile)
+
+    monkeypatch.setattr(attn_mod, "_masked_scores", counting)
+    rng = np.random.default_rng(16)
+    x8, x4 = rng.normal(size=(8, 2)), rng.normal(size=(4, 2))
+    # 4 queries, 8 keys, offset 4, 2 x 2 tiles: row block 0 sees key blocks 0-2 (the third straddles the diagonal),
+    # row block 1 all four (the last straddles it).
+    out = tiled_attention(x4, x8, x8, causal="bottom_right", block_q=2, block_k=2)
+    assert len(calls) == 7 and sum(calls) == 5
+    np.testing.assert_allclose(out, reference(x4, x8, x8, causal="bottom_right"), rtol=0, atol=1e-14)
+    calls.clear()
+    # 8 queries, 4 keys, offset -4: row blocks 0 and 1 see nothing and visit no tile; block 2 one tile, block 3 two.
+    out = tiled_attention(x8, x4, x4, causal="bottom_right", block_q=2, block_k=2)
+    assert len(calls) == 3 and sum(calls) == 1
+    np.testing.assert_allclose(out, reference(x8, x4, x4, causal="bottom_right"), rtol=0, atol=1e-14)
+    calls.clear()
+    g = rng.normal(size=(8, 2))
+    o, lse = attention(x8, x4, x4, causal="bottom_right", return_lse=True)
+    calls.clear()
+    attention_backward(g, x8, x4, x4, o, lse, causal="bottom_right", block_q=2, block_k=2)
+    assert len(calls) == 3 and sum(calls) == 1  # the backward pass skips the same tiles
+
+
+@pytest.mark.parametrize("n_q, n_k", [(1, 7), (3, 7), (7, 7)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bottom_right_matches_torch_causal_lower_right(n_q, n_k, dtype):
+    torch = pytest.importorskip("torch")
+    from torch.nn.attention.bias import causal_lower_right
+
+    F = torch.nn.functional
+    rng = np.random.default_rng(17)
+    q, k, v = (rng.normal(size=s).astype(dtype) for s in ((2, 3, n_q, 8), (2, 3, n_k, 8), (2, 3, n_k, 5)))
+    g = rng.normal(size=(2, 3, n_q, 5)).astype(dtype)
+    qt, kt, vt = (torch.tensor(a, requires_grad=True) for a in (q, k, v))
+    ot = F.scaled_dot_product_attention(qt, kt, vt, attn_mask=causal_lower_right(n_q, n_k), scale=0.4)
+    ot.backward(torch.tensor(g))
+    out, lse = tiled_attention(q, k, v, causal="bottom_right", scale=0.4, block_q=2, block_k=3, return_lse=True)
+    dq, dk, dv = attention_backward(g, q, k, v, out, lse, causal="bottom_right", scale=0.4, block_q=2, block_k=2)
+    rtol, atol = (1e-12, 1e-12) if dtype == np.float64 else (1e-4, 1e-5)
+    np.testing.assert_allclose(out, ot.detach().numpy(), rtol=rtol, atol=atol)
+    np.testing.assert_allclose(attention(q, k, v, causal="bottom_right", scale=0.4), ot.detach().numpy(),
+                               rtol=rtol, atol=atol)
+    for mine, ref in ((dq, qt.grad), (dk, kt.grad), (dv, vt.grad)):
+        np.testing.assert_allclose(mine, ref.numpy(), rtol=rtol, atol=atol)
+    # with an explicit mask as well: torch's materialised lower-right mask, and-ed with ours
+    mask = rng.random((n_q, n_k)) < 0.7
+    mask[:, 0] = True
+    mt = torch.tensor(mask) & causal_lower_right(n_q, n_k)._materialize()
+    ot2 = F.scaled_dot_product_attention(qt, kt, vt, attn_mask=mt)
+    np.testing.assert_allclose(attention(q, k, v, mask=mask, causal="bottom_right"), ot2.detach().numpy(),
+                               rtol=rtol, atol=atol)
+
+
+# --------------------------------------------------------------------------- overflowing scores (R13)
+@pytest.mark.parametrize("dtype, big", [(np.float32, 1e20), (np.float64, 1e200)])
+def test_overflowing_scores_raise_naming_q_and_k(dtype, big):
+    # R13: finite q and k whose scaled scores overflow gave [[nan]] and three RuntimeWarnings.
+    q, k = np.array([[big]], dtype), np.array([[big], [1.0]], dtype)
+    v = np.array([[1.0], [2.0]], dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for f in (attention, tiled_attention):
+            with pytest.raises(ValueError, match=r"^the scores scale \* q @ k\.T overflow .* although q and k"):
+                f(q, k, v, scale=1.0)
+        # inf - inf inside the dot product gives NaN, not inf
+        with pytest.raises(ValueError, match="although q and k are finite"):
+            attention(np.array([[big, big]], dtype), np.array([[big, -big]], dtype), v[:1], scale=1.0)
+        with pytest.raises(ValueError, match="although q and k are finite"):
+            attention_backward(v[:1], q, k, v, v[:1], np.zeros(1, dtype), scale=1.0)
+
+
+@pytest.mark.parametrize("dtype, big", [(np.float32, 1e20), (np.float64, 1e200)])
+def test_scores_overflowing_to_minus_inf(dtype, big):
+    v = np.array([[1.0], [2.0]], dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # one score overflows to -inf, the other is finite: weight 0 is its exact limit
+        for f in (attention, tiled_attention):
+            out, lse = f(np.array([[big]], dtype), np.array([[-big], [1.0]], dtype), v, scale=1.0, return_lse=True)
+            np.testing.assert_array_equal(out, [[2.0]])
+            assert lse[0] == dtype(big)
+            # every allowed score overflows to -inf: not an empty row, so an error rather than a silent 0
+            with pytest.raises(ValueError, match="although q and k are finite"):
+                f(np.array([[big]], dtype), np.array([[-big], [-2 * big]], dtype), v, scale=1.0)
+            # ... but a row that is masked as well is empty, as always
+            out = f(np.array([[big]], dtype), np.array([[-big], [-2 * big]], dtype), v, scale=1.0,
+                    mask=np.zeros((1, 2), bool))
+            np.testing.assert_array_equal(out, 0.0)
+
+
+def test_scores_of_pm_1e308_do_not_warn():
+    # R13: the right answer, but "overflow encountered in subtract" escaped from s - m.
+    q, k, v = np.array([[1.0]]), np.array([[1e308], [-1e308]]), np.array([[1.0], [2.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for f in (attention, lambda *a, **kw: tiled_attention(*a, block_k=1, **kw)):
+            out, lse = f(q, k, v, scale=1.0, return_lse=True)
+            np.testing.assert_array_equal(out, [[1.0]])
+            assert lse[0] == 1e308
+        dq, dk, dv = attention_backward(np.ones((1, 1)), q, k, v, out, lse, scale=1.0, block_k=1)
+    np.testing.assert_array_equal(dv, [[1.0], [0.0]])
+    assert np.isfinite(dq).all() and np.isfinite(dk).all()
+
+
+def test_scale_times_q_overflow_raises():
+    q = np.full((1, 2), 1e30, np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"^scale \* q overflows float32"):
+            attention(q, q, q, scale=1e10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_values_near_the_maximum_do_not_overflow(dtype):
+    # A sum of two values of 1e308 overflowed before the division by the row sum: inf came back.
+    big = float(np.finfo(dtype).max)
+    q, k = np.zeros((2, 1), dtype), np.zeros((3, 1), dtype)
+    v = np.array([[big, -big, 1.0], [big, -big, 2.0], [big, big, 3.0]], dtype)
+    expected = np.array([[big, -big / 3, 2.0]] * 2, dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for f in (attention, lambda *a, **kw: tiled_attention(*a, block_k=2, **kw)):
+            out = f(q, k, v)
+            assert np.isfinite(out).all()
+            np.testing.assert_allclose(out, expected, rtol=4 * np.finfo(dtype).eps)
+            np.testing.assert_array_equal(out[:, 0], big)
+
+
+def test_lse_has_the_batch_shape_when_only_v_has_batch_axes():
+    # attention returned lse of shape (n_q,) for v of shape (3, n_k, d_v), which attention_backward then refused.
+    rng = np.random.default_rng(18)
+    q, k, v = rng.normal(size=(4, 2)), rng.normal(size=(5, 2)), rng.normal(size=(3, 5, 1))
+    g = rng.normal(size=(3, 4, 1))
+    for f in (attention, tiled_attention):
+        out, lse = f(q, k, v, return_lse=True)
+        assert out.shape == (3, 4, 1) and lse.shape == (3, 4)
+        dq, dk, dv = attention_backward(g, q, k, v, out, lse)
+        qb, kb = np.broadcast_to(q, (3, 4, 2)).copy(), np.broadcast_to(k, (3, 5, 2)).copy()
+        dqb, dkb, dvb = attention_backward(g, qb, kb, v, out, lse)
+        np.testing.assert_allclose(dq, dqb.sum(axis=0), rtol=1e-12)
+        np.testing.assert_allclose(dk, dkb.sum(axis=0), rtol=1e-12)
+        np.testing.assert_allclose(dv, dvb, rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- structure, signatures
+def test_no_duplicated_helpers_and_no_private_imports():
+    for name in ("_check_bool", "_safe", "_rescale", "_dtypes"):
+        assert not hasattr(attn_mod, name), name
+    assert not hasattr(importlib.import_module("softmax_nb.streaming"), "_finite_or_zero")
+
+
+def test_backward_validates_q_k_v_once(monkeypatch):
+    calls = []
+    original = attn_mod._as_qkv
+    monkeypatch.setattr(attn_mod, "_as_qkv", lambda *a: calls.append(1) or original(*a))
+    q = np.random.default_rng(19).normal(size=(3, 2))
+    out, lse = attention(q, q, q, return_lse=True)
+    calls.clear()
+    attention_backward(np.ones((3, 2)), q, q, q, out, lse)
+    assert len(calls) == 1
+
+
+def test_tiled_attention_folds_tiles_into_an_attention_state(monkeypatch):
+    from softmax_nb.streaming import AttentionState
+
+    calls = []
+    original = AttentionState._update
+    monkeypatch.setattr(AttentionState, "_update", lambda self, *a: calls.append(1) or original(self, *a))
+    x = np.random.default_rng(20).normal(size=(6, 2))
+    tiled_attention(x, x, x, block_q=3, block_k=2)
+    assert len(calls) == 2 * 3
+    calls.clear()
+    attention(x, x, x)
+    assert len(calls) == 1
+
+
+def test_options_are_keyword_only_with_a_deprecation_for_old_positional_calls():
+    for f in (attention, tiled_attention):
+        params = inspect.signature(f).parameters
+        assert [p for p, par in params.items() if par.kind is not par.KEYWORD_ONLY] == ["q", "k", "v"]
+    rng = np.random.default_rng(21)
+    q, k, v = rng.normal(size=(3, 2)), rng.normal(size=(4, 2)), rng.normal(size=(4, 1))
+    mask = rng.random((3, 4)) < 0.7
+    with pytest.warns(DeprecationWarning, match=r"passing mask, causal, scale to attention\(\) positionally") as rec:
+        old = attention(q, k, v, mask, True, 0.5)
+    assert rec[0].filename == __file__
+    np.testing.assert_array_equal(old, attention(q, k, v, mask=mask, causal=True, scale=0.5))
+    with pytest.warns(DeprecationWarning, match=r"passing mask to attention\(\) positionally"):
+        np.testing.assert_array_equal(attention(q, k, v, mask), attention(q, k, v, mask=mask))
+    with pytest.raises(TypeError, match="multiple values for argument 'mask'"):
+        attention(q, k, v, mask, mask=mask)
+    with pytest.raises(TypeError):
+        tiled_attention(q, k, v, 4)  # tiled_attention's options were always keyword-only
+
+
+def test_attention_docstring_examples():
+    with np.printoptions(legacy=False):
+        result = doctest.testmod(attn_mod, extraglobs={"np": np},
+                                 optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted >= 6
