@@ -14,9 +14,13 @@ once, in the docstring of :mod:`softmax_nb.core`, and implemented here.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import operator
-from typing import Any
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, Union, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -27,6 +31,8 @@ except ImportError:  # pragma: no cover - older numpy
     from numpy import AxisError  # type: ignore[attr-defined,no-redef]
 
 REDUCTIONS = ("mean", "sum", "none")
+_F = TypeVar("_F", bound=Callable[..., Any])
+_Rename = Union[str, "tuple[str, Callable[[Any, str], Any]]"]
 
 
 class ArgumentTypeError(TypeError, ValueError):
@@ -327,3 +333,56 @@ def check_matrix_and_labels(arr: NDArray[np.floating], labels: ArrayLike, name: 
     if y.shape != (arr.shape[0],):
         raise ValueError(f"labels must have shape (N,) = ({arr.shape[0]},) to match {name}, got shape {y.shape}")
     return check_labels(y, arr.shape[1])
+
+
+# --- deprecations: the call forms of the previous release ---
+def deprecated_call_forms(positional: tuple[str, ...] = (),
+                          renamed: Mapping[str, _Rename] | None = None) -> Callable[[_F], _F]:
+    """Keep the calls of the previous release working for one more, with a :class:`DeprecationWarning`.
+
+    The wrapped function's own signature (``inspect.signature``) is the new
+    one: arrays positional, options keyword-only. Options passed positionally
+    after the positional parameters are taken, in order, as the keyword
+    options ``positional``; an old keyword ``old`` with ``renamed[old] = new``
+    or ``renamed[old] = (new, check)`` is passed on as ``new``, after
+    ``check(value, old)`` has validated it under the name the caller wrote.
+    The warnings point at the caller's line (``stacklevel=2``). Passing an
+    option twice, or a new name with its old one, is an
+    :class:`ArgumentTypeError`.
+    """
+    renames = {old: (new, None) if isinstance(new, str) else new for old, new in (renamed or {}).items()}
+
+    def decorate(func: _F) -> _F:
+        n_args = sum(p.kind is p.POSITIONAL_OR_KEYWORD for p in inspect.signature(func).parameters.values())
+        name = func.__name__
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if len(args) > n_args:
+                extra = args[n_args:]
+                if len(extra) > len(positional):
+                    raise ArgumentTypeError(f"{name}() takes {n_args + len(positional)} positional arguments "
+                                            f"but {len(args)} were given")
+                given = positional[:len(extra)]
+                for key in given:
+                    if key in kwargs:
+                        raise ArgumentTypeError(f"{name}() got multiple values for argument {key!r}")
+                warnings.warn(f"passing {', '.join(given)} to {name}() positionally is deprecated and will be an "
+                              f"error in the next release; write {', '.join(k + '=...' for k in given)}",
+                              DeprecationWarning, stacklevel=2)
+                kwargs.update(zip(given, extra))
+                args = args[:n_args]
+            for old, (new, check) in renames.items():
+                if old in kwargs:
+                    if new in kwargs:
+                        raise ArgumentTypeError(f"{name}() got both {new!r} and its deprecated name {old!r}; "
+                                                f"pass {new} only")
+                    warnings.warn(f"{name}(): the argument {old!r} is renamed {new!r}; the old name will be "
+                                  "removed in the next release", DeprecationWarning, stacklevel=2)
+                    value = kwargs.pop(old)
+                    kwargs[new] = value if check is None else check(value, old)
+            return func(*args, **kwargs)
+
+        return cast(_F, wrapper)
+
+    return decorate

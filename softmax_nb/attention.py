@@ -58,8 +58,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._checks import (ArgumentTypeError, as_float_array, check_bool, check_finite, check_positive_int,
-                      finite_or_zero, real_scalar, work_dtype)
-from .streaming import AttentionState, _old_call_forms
+                      deprecated_call_forms, finite_or_zero, real_scalar, work_dtype)
+from .streaming import AttentionState
 
 __all__ = ["attention", "tiled_attention", "attention_backward", "merge_attention"]
 
@@ -244,7 +244,7 @@ def attention(q: ArrayLike, k: ArrayLike, v: ArrayLike, *, mask: ArrayLike | Non
 @overload
 def attention(q: ArrayLike, k: ArrayLike, v: ArrayLike, *, mask: ArrayLike | None = ..., causal: Causal = ...,
               scale: float | None = ..., return_lse: bool) -> Array | tuple[Array, Array]: ...
-@_old_call_forms(3, ("mask", "causal", "scale"))
+@deprecated_call_forms(("mask", "causal", "scale"))
 def attention(q: ArrayLike, k: ArrayLike, v: ArrayLike, *, mask: ArrayLike | None = None, causal: Causal = False,
               scale: float | None = None, return_lse: bool = False) -> Array | tuple[Array, Array]:
     r"""Scaled dot-product attention, computed directly (Vaswani et al., 2017).
@@ -352,7 +352,7 @@ def tiled_attention(q: ArrayLike, k: ArrayLike, v: ArrayLike, *, block_q: int = 
 def tiled_attention(q: ArrayLike, k: ArrayLike, v: ArrayLike, *, block_q: int = ..., block_k: int = ...,
                     causal: Causal = ..., mask: ArrayLike | None = ..., scale: float | None = ...,
                     return_lse: bool) -> Array | tuple[Array, Array]: ...
-@_old_call_forms(3, renamed={"block_size": ("block_k", check_positive_int)})
+@deprecated_call_forms(renamed={"block_size": ("block_k", check_positive_int)})
 def tiled_attention(q: ArrayLike, k: ArrayLike, v: ArrayLike, *, block_q: int = 64, block_k: int = 64,
                     causal: Causal = False, mask: ArrayLike | None = None, scale: float | None = None,
                     return_lse: bool = False) -> Array | tuple[Array, Array]:

@@ -23,8 +23,8 @@ from importlib import resources
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._checks import ArgumentTypeError, check_generator, check_positive_int, real_scalar, work_dtype
-from .decoding import _old_call_forms
+from ._checks import (ArgumentTypeError, check_generator, check_positive_int, deprecated_call_forms, real_scalar,
+                      work_dtype)
 from .losses import cross_entropy, cross_entropy_grad
 
 __all__ = ["load_corpus", "CharVocab", "CharMLP", "TrainLog", "train_char_mlp"]
@@ -267,7 +267,7 @@ class TrainLog:
     val_nll: list[np.floating] = field(default_factory=list)
 
 
-@_old_call_forms(2, renamed={"seed": ("rng", check_generator)})
+@deprecated_call_forms(renamed={"seed": ("rng", check_generator)})
 def train_char_mlp(train_ids: ArrayLike, vocab_size: int, *, context: int = 8, embed: int = 16, hidden: int = 256,
                    epochs: int = 3, batch_size: int = 128, lr: float = 3e-3, label_smoothing: float = 0.0,
                    rng: int | np.random.Generator | None = 0,

@@ -69,7 +69,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._checks import (ArgumentTypeError, as_float_array, check_bool, check_generator, check_positive_int,
-                      check_temperature, check_unit_interval, real_scalar, work_dtype)
+                      check_temperature, check_unit_interval, deprecated_call_forms, real_scalar, work_dtype)
 from .core import log_softmax, softmax
 
 if TYPE_CHECKING:
@@ -95,49 +95,6 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 # --------------------------------------------------------------------------- old call forms
-def _old_call_forms(n_args: int, positional: tuple[str, ...] = (),
-                    renamed: Mapping[str, tuple[str, Callable[[Any, str], Any]]] | None = None) -> Callable[[_F], _F]:
-    """Keep the call forms a function had before its options became keyword-only and got their final names.
-
-    For one release, with a :class:`DeprecationWarning` pointing at the
-    caller: options passed positionally after the first ``n_args`` arguments
-    are taken, in order, as the keyword options ``positional``; an old keyword
-    name ``old`` with ``renamed[old] = (new, check)`` is passed on as ``new``,
-    after ``check(value, old)`` has validated it under the name the caller
-    wrote. The wrapped function's signature (``inspect.signature``) is the new one.
-    """
-    renames = dict(renamed or {})
-
-    def decorate(func: _F) -> _F:
-        name = func.__qualname__
-
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if len(args) > n_args and positional:
-                extra = args[n_args:n_args + len(positional)]
-                names = positional[:len(extra)]
-                for key, value in zip(names, extra):
-                    if key in kwargs:
-                        raise TypeError(f"{name}() got multiple values for argument {key!r}")
-                    kwargs[key] = value
-                warnings.warn(f"passing {', '.join(names)} to {name}() positionally is deprecated and will be an "
-                              f"error in the next release; pass {' and '.join(f'{k}=...' for k in names)} by keyword",
-                              DeprecationWarning, stacklevel=2)
-                args = args[:n_args] + args[n_args + len(positional):]
-            for old, (new, check) in renames.items():
-                if old in kwargs:
-                    if new in kwargs:
-                        raise TypeError(f"{name}() got both {new!r} and its deprecated name {old!r}")
-                    warnings.warn(f"{name}(): the argument {old!r} is renamed {new!r}; the old name will be "
-                                  "removed in the next release", DeprecationWarning, stacklevel=2)
-                    kwargs[new] = check(kwargs.pop(old), old)
-            return func(*args, **kwargs)
-
-        return cast(_F, wrapper)
-
-    return decorate
-
-
 # --------------------------------------------------------------------------- argument checks
 def _as_logits(logits: ArrayLike) -> Array:
     """Logits with at least one dimension and, per row, at least one finite entry; no NaN or +inf."""
@@ -198,7 +155,7 @@ def _min_p(z: Array, p_min: float) -> Array:
 
 
 # --------------------------------------------------------------------------- public filters
-@_old_call_forms(1, positional=("top_k",), renamed={"k": ("top_k", check_positive_int)})
+@deprecated_call_forms(positional=("top_k",), renamed={"k": ("top_k", check_positive_int)})
 def top_k_filter(logits: ArrayLike, *, top_k: int) -> Array:
     r"""Keep the tokens whose logit is at least the ``top_k``-th largest of their row.
 
@@ -241,7 +198,7 @@ def top_k_filter(logits: ArrayLike, *, top_k: int) -> Array:
     return _top_k(_as_logits(logits), k)
 
 
-@_old_call_forms(1, positional=("top_p",), renamed={"p": ("top_p", _check_top_p)})
+@deprecated_call_forms(positional=("top_p",), renamed={"p": ("top_p", _check_top_p)})
 def top_p_filter(logits: ArrayLike, *, top_p: float) -> Array:
     r"""Nucleus filter: keep the smallest set of most probable tokens with total probability :math:`\ge p`.
 
@@ -291,7 +248,7 @@ def top_p_filter(logits: ArrayLike, *, top_p: float) -> Array:
     return _top_p(_as_logits(logits), p)
 
 
-@_old_call_forms(1, positional=("min_p",), renamed={"p_min": ("min_p", check_unit_interval)})
+@deprecated_call_forms(positional=("min_p",), renamed={"p_min": ("min_p", check_unit_interval)})
 def min_p_filter(logits: ArrayLike, *, min_p: float) -> Array:
     r"""Keep the tokens whose probability is at least ``min_p`` times the largest.
 
@@ -337,7 +294,7 @@ def min_p_filter(logits: ArrayLike, *, min_p: float) -> Array:
 
 
 # --------------------------------------------------------------------------- sampling
-@_old_call_forms(2, positional=("temperature", "top_k", "top_p", "min_p"))
+@deprecated_call_forms(positional=("temperature", "top_k", "top_p", "min_p"))
 def sample(logits: ArrayLike, rng: int | np.random.Generator | None = None, *, temperature: float = 1.0,
            top_k: int | None = None, top_p: float | None = None,
            min_p: float | None = None) -> np.intp | NDArray[np.intp]:
@@ -424,7 +381,7 @@ _SAMPLE_OPTIONS = tuple(name for name, par in inspect.signature(sample).paramete
                         if par.kind is inspect.Parameter.KEYWORD_ONLY)
 
 
-@_old_call_forms(4, positional=("greedy",))
+@deprecated_call_forms(positional=("greedy",))
 def generate(model: CharMLP, prompt: ArrayLike, length: int, rng: int | np.random.Generator | None = None, *,
              greedy: bool = False, **sample_kwargs: Any) -> tuple[NDArray[np.intp], NDArray[np.floating]]:
     r"""Continue a prompt (or a batch of prompts) by ``length`` tokens, and score each under the model.

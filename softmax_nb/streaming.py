@@ -82,7 +82,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._checks import (ArgumentTypeError, as_float_array, check_axis, check_max, check_no_nan_or_posinf,
-                      check_positive_int, finite_or_zero, work_dtype)
+                      check_positive_int, deprecated_call_forms, finite_or_zero, work_dtype)
 from .core import softmax  # noqa: F401  (re-exported for older imports)
 
 __all__ = ["online_softmax", "SoftmaxAccumulator", "AttentionState"]
@@ -92,50 +92,6 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 # --------------------------------------------------------------------------- old call forms
-def _old_call_forms(n_args: int, positional: tuple[str, ...] = (),
-                    renamed: Mapping[str, tuple[str, Callable[[Any, str], Any]]] | None = None) -> Callable[[_F], _F]:
-    """Keep the call forms a function had before its options became keyword-only and got their final names.
-
-    For one release, with a :class:`DeprecationWarning` pointing at the
-    caller: options passed positionally after the first ``n_args`` arguments
-    are taken, in order, as the keyword options ``positional``; an old keyword
-    name ``old`` with ``renamed[old] = (new, check)`` is passed on as ``new``,
-    after ``check(value, old)`` has validated it under the name the caller
-    wrote. The wrapped function's signature (``inspect.signature``) is the new one.
-    (The same helper as ``decoding._old_call_forms``.)
-    """
-    renames = dict(renamed or {})
-
-    def decorate(func: _F) -> _F:
-        name = func.__qualname__
-
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if len(args) > n_args and positional:
-                extra = args[n_args:n_args + len(positional)]
-                names = positional[:len(extra)]
-                for key, value in zip(names, extra):
-                    if key in kwargs:
-                        raise TypeError(f"{name}() got multiple values for argument {key!r}")
-                    kwargs[key] = value
-                warnings.warn(f"passing {', '.join(names)} to {name}() positionally is deprecated and will be an "
-                              f"error in the next release; pass {' and '.join(f'{k}=...' for k in names)} by keyword",
-                              DeprecationWarning, stacklevel=2)
-                args = args[:n_args] + args[n_args + len(positional):]
-            for old, (new, check) in renames.items():
-                if old in kwargs:
-                    if new in kwargs:
-                        raise TypeError(f"{name}() got both {new!r} and its deprecated name {old!r}")
-                    warnings.warn(f"{name}(): the argument {old!r} is renamed {new!r}; the old name will be "
-                                  "removed in the next release", DeprecationWarning, stacklevel=2)
-                    kwargs[new] = check(kwargs.pop(old), old)
-            return func(*args, **kwargs)
-
-        return cast(_F, wrapper)
-
-    return decorate
-
-
 # --------------------------------------------------------------------------- the recurrence
 def _rescale(m_old: _Stat, m_new: _Stat) -> NDArray[np.floating]:
     r"""The factor :math:`e^{m_{\text{old}} - m_{\text{new}}}`, with :math:`e^{-\infty - (-\infty)} := 1`.
@@ -558,7 +514,7 @@ class AttentionState:
 
 
 # --------------------------------------------------------------------------- online softmax
-@_old_call_forms(1, ("block_size",))
+@deprecated_call_forms(("block_size",))
 def online_softmax(x: ArrayLike, *, block_size: int = 256) -> NDArray[np.floating]:
     r"""Softmax along the last axis with the one-pass normaliser of Milakov and Gimelshein (2018).
 

@@ -38,7 +38,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._checks import (ArgumentTypeError, as_float_array, check_bool, check_choice, check_finite, check_generator,
-                      check_labels, check_positive_int, work_dtype)
+                      check_labels, check_positive_int, deprecated_call_forms, work_dtype)
 from .core import logsumexp
 from .streaming import SoftmaxAccumulator
 
@@ -51,50 +51,6 @@ _SCHEDULERS = ("threads", "sync", "processes")
 
 
 # --------------------------------------------------------------------------- private helpers
-def _legacy_options(positional: tuple[str, ...] = (), renamed: dict[str, str] | None = None) -> Callable[[_F], _F]:
-    """Keep the calls of the previous release working for one more, with a DeprecationWarning.
-
-    ``positional`` names the options (now keyword-only) that used to follow the
-    arrays, in their old order; ``renamed`` maps an old keyword to its new name.
-    The warnings point at the caller's line.
-    """
-    old_names = renamed or {}
-
-    def decorate(func: _F) -> _F:
-        n_pos = sum(p.kind is p.POSITIONAL_OR_KEYWORD for p in inspect.signature(func).parameters.values())
-        name = func.__name__
-
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if len(args) > n_pos:
-                extra = args[n_pos:]
-                if len(extra) > len(positional):
-                    raise TypeError(f"{name}() takes {n_pos + len(positional)} positional arguments "
-                                    f"but {len(args)} were given")
-                given = positional[:len(extra)]
-                for option in given:
-                    if option in kwargs:
-                        raise TypeError(f"{name}() got multiple values for argument {option!r}")
-                warnings.warn(f"passing {', '.join(given)} to {name}() by position is deprecated and will stop "
-                              f"working in the next release; write {', '.join(o + '=...' for o in given)}",
-                              DeprecationWarning, stacklevel=2)
-                kwargs.update(zip(given, extra))
-                args = args[:n_pos]
-            for old, new in old_names.items():
-                if old in kwargs:
-                    if new in kwargs:
-                        raise ArgumentTypeError(f"{name}() got both {new} and its deprecated name {old}; "
-                                                f"pass {new} only")
-                    warnings.warn(f"{name}({old}=...) is deprecated and will be removed in the next release; "
-                                  f"use {new}=...", DeprecationWarning, stacklevel=2)
-                    kwargs[new] = kwargs.pop(old)
-            return func(*args, **kwargs)
-
-        return cast(_F, wrapper)
-
-    return decorate
-
-
 def _check_index(value: Any, name: str) -> int:
     """Check that ``value`` is an integer >= 0 (a float such as ``2.0`` or a bool is a type error)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
@@ -168,7 +124,7 @@ def chunked_cross_entropy(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLi
                           return_grad: bool) -> np.floating[Any] | tuple[np.floating[Any], Array, Array]: ...
 
 
-@_legacy_options(positional=("block_size", "return_grad"), renamed={"chunk_size": "block_size"})
+@deprecated_call_forms(positional=("block_size", "return_grad"), renamed={"chunk_size": "block_size"})
 def chunked_cross_entropy(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLike, *, block_size: int = 4096,
                           return_grad: bool = False) -> np.floating[Any] | tuple[np.floating[Any], Array, Array]:
     r"""Mean cross-entropy of the logits ``hidden @ weight.T``, one block of the vocabulary at a time.
@@ -427,7 +383,7 @@ def merge_shard_statistics(stats: list[ShardStats]) -> np.floating[Any]:
     return _mean_loss(lse - z_target, np.result_type(lse, z_target))
 
 
-@_legacy_options(positional=("n_shards", "scheduler"))
+@deprecated_call_forms(positional=("n_shards", "scheduler"))
 def sharded_cross_entropy(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLike, *, n_shards: int,
                           scheduler: str = "threads") -> np.floating[Any]:
     r"""Vocabulary-parallel cross-entropy: one ``dask.delayed`` task per shard, merged at the end.
@@ -490,7 +446,7 @@ def sharded_cross_entropy(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLi
 
 
 # --------------------------------------------------------------------------- sampled softmax
-@_legacy_options(positional=("n_samples", "rng", "correct"))
+@deprecated_call_forms(positional=("n_samples", "rng", "correct"))
 def sampled_softmax_loss(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLike, proposal: ArrayLike, *,
                          n_samples: int, rng: int | np.random.Generator | None = None,
                          correct: bool = True) -> np.floating[Any]:

@@ -472,12 +472,13 @@ def test_options_are_keyword_only():
 
 def test_chunk_size_is_a_deprecated_alias_of_block_size():
     h, w, y = problem(18, v=40)
-    with pytest.warns(DeprecationWarning, match=r"chunked_cross_entropy\(chunk_size=\.\.\.\) is deprecated") as rec:
+    with pytest.warns(DeprecationWarning,
+                      match=r"chunked_cross_entropy\(\): the argument 'chunk_size' is renamed 'block_size'") as rec:
         old = chunked_cross_entropy(h, w, y, chunk_size=7, return_grad=True)
     assert rec[0].filename == __file__  # points at the caller's line
     new = chunked_cross_entropy(h, w, y, block_size=7, return_grad=True)
     assert old[0] == new[0] and all(np.array_equal(a, b) for a, b in zip(old[1:], new[1:]))
-    with pytest.raises(TypeError, match="got both block_size and its deprecated name chunk_size"):
+    with pytest.raises(TypeError, match="got both 'block_size' and its deprecated name 'chunk_size'"):
         chunked_cross_entropy(h, w, y, block_size=7, chunk_size=7)
     with pytest.raises(ValueError, match="block_size must be an integer >= 1"):
         chunked_cross_entropy(h, w, y, block_size=0)
@@ -492,7 +493,7 @@ def test_options_by_position_still_work_with_a_deprecation_warning():
     h, w, y = problem(19, v=40)
     q = np.full(40, 1 / 40)
     with pytest.warns(DeprecationWarning, match=r"passing block_size, return_grad to chunked_cross_entropy\(\) "
-                                                r"by position is deprecated") as rec:
+                                                r"positionally is deprecated") as rec:
         old = chunked_cross_entropy(h, w, y, 7, True)
     assert rec[0].filename == __file__
     assert old[0] == chunked_cross_entropy(h, w, y, block_size=7)
