@@ -9,6 +9,10 @@ from hypothesis import HealthCheck, settings
 
 settings.register_profile("book", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("ci", max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# `make fuzz` (--hypothesis-profile=long): ten times the examples of the default profile, random
+# draws even under CI=true. The property suite (tests/properties) scales its per-test budgets by
+# max_examples / 60, so it runs 10x there too.
+settings.register_profile("long", max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # On CI (CI=true, as .ci/run sets) the examples are derandomized: the same commit draws the same
 # examples on every run, so a landed commit cannot fail later on a new random draw. Development runs
 # stay random and explore (run them with --hypothesis-seed=N to replay one).
