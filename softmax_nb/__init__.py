@@ -8,6 +8,7 @@ softmax, log_softmax``; the book's own helpers stay in their modules
 empty input, exceptions, names) are in ``softmax_nb/DESIGN.md``.
 """
 
+from ._checks import ArgumentTypeError
 from .core import softmax, naive_softmax, log_softmax, logsumexp, sigmoid, softmax_jacobian
 from .numerics import exp_limits, relative_error, numerical_gradient, to_bfloat16
 from .information import entropy, kl_divergence
@@ -41,6 +42,7 @@ from .charlm import load_corpus, CharVocab, CharMLP, TrainLog, train_char_mlp
 __version__ = "0.1.0"
 
 __all__ = [
+    "ArgumentTypeError",
     "softmax", "naive_softmax", "log_softmax", "logsumexp", "sigmoid", "softmax_jacobian", "exp_limits",
     "relative_error", "numerical_gradient", "to_bfloat16", "entropy", "kl_divergence", "one_hot", "smooth_labels",
     "cross_entropy", "cross_entropy_grad", "binary_cross_entropy_with_logits", "focal_loss", "focal_loss_grad",

@@ -44,7 +44,7 @@ Conventions shared by the functions:
   headroom, so the output never overflows.
 
 Naming rule for blocks: ``block_q`` and ``block_k`` count queries and keys per
-tile when attention tiles both axes; ``block_size`` (:func:`online_softmax`)
+tile when attention tiles both axes; ``block_size`` (:func:`~softmax_nb.streaming.online_softmax`)
 counts entries per block along the one softmax axis that is blocked.
 """
 
@@ -256,7 +256,9 @@ def attention(q: ArrayLike, k: ArrayLike, v: ArrayLike, *, mask: ArrayLike | Non
         \qquad \operatorname{Attention}(Q, K, V) = P V ,
 
     with :math:`s = 1/\sqrt{d_k}` by default. The full ``(n_q, n_k)``
-    score matrix is stored.
+    score matrix is stored. Every option is keyword-only (passing ``mask``,
+    ``causal`` or ``scale`` positionally still works for one release, with a
+    DeprecationWarning).
 
     Parameters
     ----------
@@ -270,7 +272,7 @@ def attention(q: ArrayLike, k: ArrayLike, v: ArrayLike, *, mask: ArrayLike | Non
     mask : array_like of bool, optional
         ``True`` where query ``i`` may attend to key ``j``; broadcastable to
         ``(..., n_q, n_k)``. Masked scores are :math:`-\infty` (weight 0).
-    causal : {False, True, 'top_left', 'bottom_right'}, default False
+    causal : bool or {'top_left', 'bottom_right'}, default False
         ``True`` or ``'top_left'``: query ``i`` may attend only keys
         ``j <= i`` (PyTorch's ``is_causal``). ``'bottom_right'``: the queries
         are the last ``n_q`` of the ``n_k`` positions, and query ``i`` may
@@ -285,9 +287,6 @@ def attention(q: ArrayLike, k: ArrayLike, v: ArrayLike, *, mask: ArrayLike | Non
         :math:`L_i = \log \sum_j [\text{allowed}_{ij}] e^{S_{ij}}`, all that
         :func:`attention_backward` and :func:`merge_attention` need besides
         the output.
-
-    Every option is keyword-only (passing ``mask``, ``causal`` or ``scale``
-    positionally still works for one release, with a DeprecationWarning).
 
     Returns
     -------
@@ -308,7 +307,7 @@ def attention(q: ArrayLike, k: ArrayLike, v: ArrayLike, *, mask: ArrayLike | Non
         ``causal`` is a string other than the two alignments, ``scale`` is
         not > 0 and finite, or the scores of finite ``q`` and ``k`` overflow.
     TypeError
-        (:class:`~softmax_nb._checks.ArgumentTypeError`) If ``mask`` is not
+        (:class:`~softmax_nb.ArgumentTypeError`) If ``mask`` is not
         boolean, ``causal`` is neither a bool nor a string, ``scale`` is not
         a real number (a string such as ``"0.5"`` included), or
         ``return_lse`` is not a bool.
@@ -393,7 +392,7 @@ def tiled_attention(q: ArrayLike, k: ArrayLike, v: ArrayLike, *, block_q: int = 
         Keys per tile; an integer >= 1. Its old name ``block_size`` still
         works for one release, with a DeprecationWarning (``block_size``
         now means entries per block along the softmax axis, for functions
-        that block one axis only, such as :func:`online_softmax`).
+        that block one axis only, such as :func:`~softmax_nb.streaming.online_softmax`).
 
     Returns
     -------
@@ -488,7 +487,7 @@ def merge_attention(outputs: Sequence[ArrayLike], lses: Sequence[ArrayLike]) -> 
         the shapes do not fit, an output is not finite, or a log-sum-exp is
         NaN or ``+inf``.
     TypeError
-        (:class:`~softmax_nb._checks.ArgumentTypeError`) If ``outputs`` or
+        (:class:`~softmax_nb.ArgumentTypeError`) If ``outputs`` or
         ``lses`` is not a sequence of numeric arrays.
 
     Examples

@@ -184,7 +184,7 @@ def top_k_filter(logits: ArrayLike, *, top_k: int) -> Array:
     Raises
     ------
     TypeError
-        If ``top_k`` is not an integer (:class:`~softmax_nb._checks.ArgumentTypeError`).
+        If ``top_k`` is not an integer (:class:`~softmax_nb.ArgumentTypeError`).
     ValueError
         If ``top_k < 1``, or a row of ``logits`` is all ``-inf`` or contains
         NaN or ``+inf``.

@@ -34,7 +34,7 @@ merge of :class:`AttentionState` is the merge of Flash-Decoding (split-K) and
 ring attention (:func:`~softmax_nb.attention.merge_attention`).
 
 Naming rule for blocks: ``block_size`` is the number of entries per block
-along the softmax axis when only that axis is blocked (:func:`online_softmax`);
+along the softmax axis when only that axis is blocked (:func:`~softmax_nb.streaming.online_softmax`);
 attention, which tiles both the query and the key axis, calls them
 ``block_q`` and ``block_k``.
 

@@ -16,12 +16,12 @@ r"""Softmax over huge vocabularies: chunked, sharded, sampled and hierarchical.
   hierarchical softmax over a Huffman tree (Morin and Bengio, 2005; Mikolov
   et al., 2013).
 
-Precision follows the package's half-precision rule (:func:`softmax_nb._checks.work_dtype`):
+Precision follows the package's half-precision rule (``_checks.work_dtype``):
 float16 input is computed in float32 (logits, running maxima and sums,
 gradient accumulators) and rounded to float16 once, at the end; float32
 stays float32 and float64 stays float64. Mixed inputs use their promoted
 dtype (``numpy.result_type``); integer input is float64. Losses are numpy
-scalars of that dtype, as :func:`softmax_nb.cross_entropy` returns.
+scalars of that dtype, as :func:`~softmax_nb.losses.cross_entropy` returns.
 """
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ def chunked_cross_entropy(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLi
         On shapes that do not fit, non-finite entries, targets outside
         ``[0, V)``, a ``block_size`` below 1, or logits that overflow the work
         dtype (the message names ``hidden`` and ``weight``).
-    ArgumentTypeError
+    softmax_nb.ArgumentTypeError
         If ``block_size`` is not an integer or ``return_grad`` not a bool.
 
     Warns
@@ -228,7 +228,7 @@ class ShardStats(NamedTuple):
     r"""What one vocabulary shard contributes to the cross-entropy of each row.
 
     The arrays are in the work dtype of the shard's input (float32 for
-    float16, see :func:`softmax_nb._checks.work_dtype`). The shard covers the
+    float16, see ``_checks.work_dtype``). The shard covers the
     vocabulary rows ``offset, ..., offset + size - 1`` of a vocabulary of
     ``vocab_size`` tokens; :func:`merge_shard_statistics` checks that the
     shards it merges tile ``[0, vocab_size)`` exactly.
@@ -285,7 +285,7 @@ def shard_statistics(hidden: ArrayLike, weight_shard: ArrayLike, targets: ArrayL
         ``weight_shard``), non-finite entries, targets outside ``[0, V)`` or
         not integer-valued, a shard reaching beyond ``vocab_size``, or logits
         that overflow the work dtype.
-    ArgumentTypeError
+    softmax_nb.ArgumentTypeError
         If ``offset`` or ``vocab_size`` is not an integer.
     """
     offset = _check_index(offset, "offset")
@@ -359,7 +359,7 @@ def merge_shard_statistics(stats: list[ShardStats]) -> np.floating[Any]:
         If ``stats`` is empty, the shards disagree on ``vocab_size`` or on the
         number of rows, or their ranges leave a gap or overlap (the message
         names the ranges).
-    ArgumentTypeError
+    softmax_nb.ArgumentTypeError
         If ``stats`` is not a list (or tuple) of :class:`ShardStats`.
     """
     if isinstance(stats, ShardStats) or not isinstance(stats, (list, tuple)):
@@ -499,7 +499,7 @@ def sampled_softmax_loss(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLik
     ValueError
         As :func:`chunked_cross_entropy`, or if ``proposal`` has the wrong
         shape, a non-finite or non-positive entry, or does not sum to 1.
-    ArgumentTypeError
+    softmax_nb.ArgumentTypeError
         If ``n_samples``, ``rng`` or ``correct`` has the wrong type.
 
     Warns
@@ -564,7 +564,7 @@ def huffman_codes(counts: ArrayLike) -> tuple[list[NDArray[np.intp]], list[NDArr
     ValueError
         If ``counts`` is not 1-D with at least 2 entries, or has a NaN, an
         infinite or a negative entry.
-    ArgumentTypeError
+    softmax_nb.ArgumentTypeError
         If ``counts`` is not numeric.
     """
     c = as_float_array(counts, "counts")
@@ -647,7 +647,7 @@ def hierarchical_softmax_nll(hidden: ArrayLike, node_weight: ArrayLike, targets:
         or the tree (the message names both), an entry is not finite, a
         target is outside ``[0, V)`` or not integer-valued, a used path or
         code is malformed, or a score overflows the work dtype.
-    ArgumentTypeError
+    softmax_nb.ArgumentTypeError
         If ``paths`` or ``codes`` is not a sequence.
     """
     h = as_float_array(hidden, "hidden")
