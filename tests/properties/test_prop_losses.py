@@ -213,7 +213,7 @@ def _ce_loss_row(vals, coef, prec):
     return total, bound + (len(vals) + 6) * prec.u_w * abs(float(total))
 
 
-@budget(250)
+@budget(200)
 @given(ce_cases())
 def test_cross_entropy_matches_exact(case):
     """cross_entropy: labels or probabilities, weights, smoothing, ignore_index, any axis and reduction,
@@ -474,7 +474,7 @@ def _focal_terms(vals, t, a, g, prec):
     return loss, rel, f_val, f_rel, p, alpha_t
 
 
-@budget(200)
+@budget(150)
 @given(focal_cases())
 def test_focal_loss_matches_exact(case):
     r"""focal_loss: :math:`\alpha_t(1 - p_t)^\gamma(-\ell_t)` with relative bound
