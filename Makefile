@@ -34,6 +34,12 @@ book: install
 typecheck: install
 	$(BIN)/python -m mypy
 
+# The property-based suite (tests/properties) with ten times the examples of make test, and random
+# draws (not derandomized, even with CI=true): run it to look for new bugs; replay one with
+# --hypothesis-seed=N.
+fuzz: install
+	$(BIN)/python -m pytest -q -n $(JOBS) --durations=10 --hypothesis-profile=long tests/properties
+
 # The browser tests (tests/browser) need the built book: they run after it.
 unit: install actionlint typecheck
 	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadgroup --durations=15 tests --ignore=tests/browser
