@@ -6,11 +6,14 @@ float types the reader's numpy supports.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
+
+from ._checks import ArgumentTypeError, as_float_array, real_scalar
 
 __all__ = ["exp_limits", "relative_error", "numerical_gradient", "to_bfloat16"]
 
@@ -48,15 +51,21 @@ def exp_limits(dtype: DTypeLike) -> dict[str, Any]:
 
     Raises
     ------
+    ArgumentTypeError
+        If ``dtype`` is not a dtype at all (``"foo"``, an object).
     ValueError
-        If ``dtype`` is not a floating type.
+        If ``dtype`` is a dtype but not a floating one (``np.int8``).
 
     Examples
     --------
     >>> exp_limits(np.float16)["max_finite_z"]
     11.0859375
     """
-    dt = np.dtype(dtype)
+    try:
+        dt = np.dtype(dtype)
+    except (TypeError, ValueError, SyntaxError):  # numpy raises all three (np.dtype(",") is a SyntaxError)
+        raise ArgumentTypeError(f"dtype must be a numpy floating type such as np.float32, got "
+                                f"{type(dtype).__name__} {dtype!r}") from None
     if dt.kind != "f":
         raise ValueError(f"dtype must be a numpy floating type, got {dt}")
     info = np.finfo(dt)
@@ -84,16 +93,51 @@ def exp_limits(dtype: DTypeLike) -> dict[str, Any]:
     return out
 
 
-def relative_error(approx: ArrayLike, exact: ArrayLike) -> NDArray[np.float64]:
-    r"""Elementwise relative error :math:`|a - e| / |e|` (absolute error where ``e == 0``).
+def relative_error(approx: ArrayLike, exact: ArrayLike) -> NDArray[np.float64] | np.float64:
+    r"""Elementwise relative error :math:`|a - e| / |e|` (absolute error :math:`|a - e|` where ``e == 0``).
 
-    NaN or infinite ``approx`` gives ``inf``, so a failed computation shows
-    up as the worst possible error rather than disappearing from a plot.
+    Computed in float64 and correctly rounded up to a few ulps, also where
+    :math:`a - e` or the quotient leaves float64's range: a difference beyond
+    ``finfo(float64).max`` is recomputed from the halves :math:`a/2 - e/2`,
+    and a quotient beyond it is ``inf``. A NaN or infinite ``approx``, or an
+    infinite ``exact``, gives ``inf``, so a failed computation shows up as the
+    worst possible error rather than disappearing from a plot.
+
+    Parameters
+    ----------
+    approx, exact : array_like
+        Real numbers (float, integer or bool) of broadcastable shapes.
+
+    Returns
+    -------
+    numpy.ndarray or numpy.float64
+        The errors, with the broadcast shape (a numpy scalar for scalar input).
+
+    Raises
+    ------
+    ArgumentTypeError
+        If ``approx`` or ``exact`` is not numeric (strings, even numeric ones, complex numbers, objects).
+    ValueError
+        If the shapes do not broadcast, or ``exact`` contains NaN (there is nothing to compare with).
     """
-    a = np.asarray(approx, dtype=np.float64)
-    e = np.asarray(exact, dtype=np.float64)
-    err = np.abs(a - e) / np.where(e == 0, 1.0, np.abs(e))
-    return np.where(np.isfinite(a), err, np.inf)
+    a = np.asarray(as_float_array(approx, "approx"), dtype=np.float64)
+    e = np.asarray(as_float_array(exact, "exact"), dtype=np.float64)
+    try:
+        np.broadcast_shapes(a.shape, e.shape)
+    except ValueError:
+        raise ValueError(f"approx and exact must have broadcastable shapes, got {a.shape} and {e.shape}") from None
+    if np.isnan(e).any():
+        raise ValueError("exact contains NaN; the relative error to it is undefined")
+    finite = np.isfinite(a) & np.isfinite(e)
+    with np.errstate(over="ignore", invalid="ignore"):
+        diff = np.abs(a - e)
+        err = diff / np.where(e == 0, 1.0, np.abs(e))
+        spill = finite & np.isinf(diff)
+        if spill.any():  # rare: |a - e| beyond the range although a and e are finite; the halves are exact there
+            half = np.abs(a * 0.5 - e * 0.5) / np.where(e == 0, 1.0, np.abs(e))
+            err = np.where(spill, half * 2.0, err)
+    out = np.where(finite, err, np.inf)
+    return out[()] if out.ndim == 0 else out
 
 
 def numerical_gradient(f: Callable[[NDArray[np.float64]], float], x: ArrayLike, h: float = 1e-6) -> NDArray[np.float64]:
@@ -120,10 +164,19 @@ def numerical_gradient(f: Callable[[NDArray[np.float64]], float], x: ArrayLike, 
     -------
     numpy.ndarray
         The gradient, with the shape of ``x`` (float64).
+
+    Raises
+    ------
+    ArgumentTypeError
+        If ``h`` is not a real number (a string, a bool) or ``x`` is not numeric.
+    ValueError
+        If ``h`` is not finite and > 0.
     """
-    if not (np.isfinite(h) and h > 0):
+    step_size = real_scalar(h, "h", "a finite number > 0")
+    if not (math.isfinite(step_size) and step_size > 0):
         raise ValueError(f"h must be a finite number > 0, got {h!r}")
-    x = np.array(x, dtype=np.float64)
+    h = step_size
+    x = np.array(as_float_array(x, "x"), dtype=np.float64)
     grad = np.empty_like(x)
     for idx in np.ndindex(x.shape):
         step = np.zeros_like(x)
@@ -171,7 +224,7 @@ def to_bfloat16(x: ArrayLike) -> NDArray[np.float32] | np.float32:
 
     Raises
     ------
-    ValueError
+    ArgumentTypeError
         If ``x`` is not real-valued (complex, strings, objects).
 
     Examples
@@ -183,7 +236,7 @@ def to_bfloat16(x: ArrayLike) -> NDArray[np.float32] | np.float32:
     """
     arr = np.asarray(x)
     if arr.dtype.kind not in "fiub":
-        raise ValueError(f"x must be real numbers (float, integer or bool), got dtype {arr.dtype}")
+        raise ArgumentTypeError(f"x must be real numbers (float, integer or bool), got dtype {arr.dtype}")
     with np.errstate(over="ignore"):  # float64 beyond float32's range casts to inf, as intended
         f32 = np.asarray(arr, dtype=np.float32)
     bits = f32.view(np.uint32)

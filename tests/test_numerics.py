@@ -107,3 +107,43 @@ def test_exp_limits_longdouble_returns_at_once_and_is_sharp():
 def test_exp_limits_rejects_non_float_types(dtype):
     with pytest.raises(ValueError, match="dtype must be a numpy floating type"):
         snb.exp_limits(dtype)
+
+
+# --- regression tests of the property suite's B3 and B7 (numerics) ---
+def test_relative_error_beyond_the_float64_range_is_exact_and_quiet():
+    # B3: a - e overflowed (warning, then inf); the halves give the exact 2
+    assert snb.relative_error(1e308, -1e308) == 2.0
+    assert snb.relative_error(np.array([1e308, 1.0]), np.array([-1e308, 1.0])).tolist() == [2.0, 0.0]
+    # a quotient beyond the range is inf, correctly rounded, with no overflow warning
+    assert snb.relative_error(1.0, 1e-310) == np.inf
+    # B3: inf - inf leaked 'invalid value'; a non-finite approx or exact is the worst error, inf
+    assert snb.relative_error(np.inf, np.inf) == np.inf
+    assert snb.relative_error(1.0, -np.inf) == np.inf
+    out = snb.relative_error(1.5, 1.0)
+    assert isinstance(out, np.float64) and out == 0.5
+
+
+def test_relative_error_refuses_a_nan_exact_and_shapes_that_do_not_broadcast():
+    with pytest.raises(ValueError, match="exact"):  # B3: a silent NaN before
+        snb.relative_error(1.0, np.nan)
+    with pytest.raises(ValueError, match="approx and exact") as info:  # numpy's message named neither
+        snb.relative_error(np.zeros(2), np.zeros(3))
+    assert not isinstance(info.value, TypeError)
+
+
+def test_numerics_wrong_types_are_argument_type_errors():
+    # B7: numeric strings were accepted (relative_error) or refused with numpy's / a plain ValueError
+    cases = [(lambda: snb.relative_error(["1", "2"], [1.0, 2.0]), "approx"),
+             (lambda: snb.relative_error([1.0], "abc"), "exact"),
+             (lambda: snb.exp_limits("foo"), "dtype"),
+             (lambda: snb.exp_limits(","), "dtype"),
+             (lambda: snb.numerical_gradient(np.sum, [1.0, 2.0], h="0.5"), "h"),
+             (lambda: snb.numerical_gradient(np.sum, [1.0, 2.0], h=True), "h"),
+             (lambda: snb.numerical_gradient(np.sum, ["a", "b"]), "x"),
+             (lambda: snb.to_bfloat16([1 + 2j, 0j]), "x")]
+    for call, name in cases:
+        with pytest.raises(snb.ArgumentTypeError, match=rf"\b{name}\b"):
+            call()
+    with pytest.raises(ValueError, match="dtype") as info:  # a dtype, but not a floating one: a wrong value
+        snb.exp_limits(np.int8)
+    assert not isinstance(info.value, TypeError)

@@ -87,7 +87,6 @@ def test_B2_entropy_float16_is_rounded_once(case):
 
 
 # B3 ------------------------------------------------------------------------------------------
-@xfail("B3")
 @EXPLICIT
 @given(N.relerr_cases())
 @example(case=(np.array(np.inf), np.array(np.inf)))  # 'invalid value encountered in subtract'
@@ -95,7 +94,6 @@ def test_B3_relative_error_inf_inf_leaks_a_warning(case):
     replay(N.test_relative_error_matches_exact, case)
 
 
-@xfail("B3")
 @EXPLICIT
 @given(N.relerr_cases())
 @example(case=(np.array(1e308), np.array(-1e308)))  # exact 2; overflow warning and inf
@@ -103,7 +101,6 @@ def test_B3_relative_error_overflow(case):
     replay(N.test_relative_error_matches_exact, case)
 
 
-@xfail("B3")
 @EXPLICIT
 @given(N.relerr_cases())
 @example(case=(np.zeros(2), np.zeros(3)))  # numpy's broadcast message names neither argument
@@ -111,7 +108,6 @@ def test_B3_relative_error_shapes_message(case):
     replay(N.test_relative_error_matches_exact, case)
 
 
-@xfail("B3")
 def test_B3_relative_error_nan_exact_is_not_a_silent_nan():
     out = call_checked(snb.relative_error, 1.0, np.nan)
     if out.error is not None:
@@ -216,7 +212,6 @@ def test_B13_wilson_confidence_near_one(case):
 
 
 # B7: the exception rule --------------------------------------------------------------------------
-@xfail("B7")
 @EXPLICIT
 @given(A.CASES)
 @example(case=(_opt(snb.numerical_gradient, "h"), "0.5"))
@@ -256,7 +251,6 @@ def test_B7_fit_vector_scaling_temperature_string(case):
     replay(A.test_every_option_follows_the_exception_rule, case)
 
 
-@xfail("B7")
 @EXPLICIT
 @given(A.CASES)
 @example(case=(_opt(snb.exp_limits, "dtype"), "foo"))  # numpy's "data type 'foo' not understood"
@@ -264,7 +258,6 @@ def test_B7_exp_limits_dtype_garbage(case):
     replay(A.test_every_option_follows_the_exception_rule, case)
 
 
-@xfail("B7")
 @EXPLICIT
 @given(st.sampled_from(A.ARRAYS), A.BAD_ARRAYS)
 @example(arg=_arr(snb.relative_error, "approx"), bad=("type", ["1", "2"]))  # accepted today
@@ -272,7 +265,6 @@ def test_B7_relative_error_numeric_strings(arg, bad):
     replay(A.test_array_arguments_refuse_non_numeric_input, arg, bad)
 
 
-@xfail("B7")
 @EXPLICIT
 @given(st.sampled_from(A.ARRAYS), A.BAD_ARRAYS)
 @example(arg=_arr(snb.to_bfloat16, "x"), bad=("type", [1 + 2j, 0j]))  # a ValueError today
@@ -371,8 +363,10 @@ def test_B15_fit_matrix_scaling_tiny_start_temperature(case):
 
 
 def test_every_known_bug_has_an_xfail_test():
-    """Each entry of BUGS has at least one test here (and none is left behind when an entry goes)."""
+    """Each open bug of BUGS has at least one test here; a fixed bug's entry is deleted from BUGS, its tests
+    stay as regression tests without their xfail marker (``xfail`` looks the ID up in BUGS, so a marker left
+    on a fixed bug fails at import)."""
     import sys
 
     names = [n for n in dir(sys.modules[__name__]) if n.startswith("test_B")]
-    assert {n.split("_")[1] for n in names} == set(BUGS)
+    assert set(BUGS) <= {n.split("_")[1] for n in names}

@@ -17,7 +17,7 @@ from mpmath import mp
 
 import softmax_nb as snb
 from _gen import FLOAT_DTYPES, float_arrays, mask_shapes, shapes
-from _harness import U64, assert_within, budget, call_checked, tolerated
+from _harness import U64, assert_within, budget, call_checked
 from _refs import PREC
 
 FLOATS = (np.float16, np.float32, np.float64, np.longdouble)
@@ -80,15 +80,8 @@ def _rel_exact(a: float, e: float) -> float:
 def relerr_cases(draw):
     a = draw(float_arrays(dtypes=FLOAT_DTYPES + (np.int64,)))
     eshape = mask_shapes(a.shape)
-    if tolerated("B3"):  # shapes that do not broadcast: numpy's message names neither argument
-        eshape = hnp.broadcastable_shapes(a.shape, min_dims=0, max_dims=max(a.ndim, 1), min_side=0, max_side=4)
     e = draw(float_arrays(dtypes=FLOAT_DTYPES + (np.int64,), shape=eshape, nan=False, posinf=False,
                           neginf=False))
-    if tolerated("B3"):  # overflow in a - e or in the division leaks a RuntimeWarning (and a wrong inf)
-        if a.dtype.kind == "f":
-            a = np.where(np.isfinite(a) & (np.abs(a.astype(np.float64)) > 1e300), np.float64(1e300), a).astype(a.dtype)
-        e64 = e.astype(np.float64)
-        e = np.where((np.abs(e64) > 1e300) | ((e64 != 0) & (np.abs(e64) < 1e-7)), 1, e)
     return a, e
 
 
