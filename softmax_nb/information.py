@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._checks import as_float_array, check_axis, check_probabilities, check_same_shape
+from ._checks import as_float_array, check_axis, check_probabilities, check_same_shape, work_dtype
 
 __all__ = ["entropy", "kl_divergence"]
 
@@ -33,7 +33,8 @@ def entropy(p: ArrayLike, axis: int = -1) -> NDArray[np.floating]:
         H(p) = -\sum_{i=1}^{K} p_i \log p_i, \qquad 0 \log 0 = 0 .
 
     It lies in :math:`[0, \log K]`: 0 for a one-hot vector, :math:`\log K`
-    for the uniform distribution.
+    for the uniform distribution. float16 input is computed in float32 and
+    rounded to float16 once (the package's half-precision rule).
 
     Parameters
     ----------
@@ -56,7 +57,8 @@ def entropy(p: ArrayLike, axis: int = -1) -> NDArray[np.floating]:
     arr = as_float_array(p, "p")
     axis = check_axis(arr, axis, "p")
     check_probabilities(arr, "p")
-    return -np.sum(_xlogy(arr, arr), axis=axis)
+    work = arr.astype(work_dtype(arr.dtype), copy=False)
+    return (-np.sum(_xlogy(work, work), axis=axis)).astype(arr.dtype, copy=False)
 
 
 def kl_divergence(p: ArrayLike, q: ArrayLike, axis: int = -1) -> NDArray[np.floating]:
@@ -68,7 +70,10 @@ def kl_divergence(p: ArrayLike, q: ArrayLike, axis: int = -1) -> NDArray[np.floa
         \qquad 0 \log \frac{0}{q} = 0 .
 
     It is :math:`\ge 0`, 0 only when :math:`p = q`, and ``inf`` when some
-    :math:`q_i = 0` while :math:`p_i > 0`. It is not symmetric.
+    :math:`q_i = 0` while :math:`p_i > 0`. It is not symmetric. The result
+    has the dtype :func:`numpy.result_type` gives ``p`` and ``q`` (float64 for
+    integers); float16 is computed in float32 and rounded once (the
+    package's half-precision rule).
 
     Parameters
     ----------
@@ -93,4 +98,7 @@ def kl_divergence(p: ArrayLike, q: ArrayLike, axis: int = -1) -> NDArray[np.floa
     axis = check_axis(p_arr, axis, "p")
     check_probabilities(p_arr, "p")
     check_probabilities(q_arr, "q")
-    return np.sum(_xlogy(p_arr, p_arr) - _xlogy(p_arr, q_arr), axis=axis)
+    out = np.result_type(p_arr, q_arr)
+    p_w = p_arr.astype(work_dtype(out), copy=False)
+    q_w = q_arr.astype(work_dtype(out), copy=False)
+    return np.sum(_xlogy(p_w, p_w) - _xlogy(p_w, q_w), axis=axis).astype(out, copy=False)

@@ -41,8 +41,6 @@ from hypothesis import event, settings
 #: Bugs this suite found, by ID (the report lists a minimal reproducer for each).
 BUGS: dict[str, str] = {
     "B1": "losses: NaN / +inf / all -inf logits raise a ValueError naming 'z', not 'logits' (the caller's name)",
-    "B2": "information: float16 input is computed in float16 (3 roundings), so kl_divergence loses all accuracy "
-          "when p ~ q and entropy is off by more than the half-precision rule allows",
     "B4": "losses: weights beyond the work dtype's range (float32/float16 logits, weight >= 3.4e38) are cast to "
           "inf: cross_entropy 'mean' gives 0.0 (exact: the weighted mean), cross_entropy_grad and focal_loss leak "
           "'invalid value' RuntimeWarnings, binary_cross_entropy_with_logits returns a silent NaN; weights below "

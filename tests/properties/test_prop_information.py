@@ -21,18 +21,15 @@ from mpmath import mp
 
 import softmax_nb as snb
 from _gen import FLOAT_DTYPES, probabilities, shapes
-from _harness import U64, Expected, Precision, assert_within, budget, call_checked, precision, tolerated
+from _harness import U64, Expected, Precision, assert_within, budget, call_checked, precision
 from _refs import PREC
 
 
 def _prec(*dtypes) -> Precision:
-    """The half-precision rule for the promoted dtype; while B2 stands, float16 input is computed (and
-    bounded) in float16."""
+    """The half-precision rule for the promoted dtype."""
     out = precision(np.result_type(*[np.dtype(d) if np.dtype(d).kind == "f" else np.float64 for d in dtypes])).out
     # each term is computed in its own input's work dtype: the bound uses the narrowest one
     work = min((precision(d).work for d in dtypes), key=lambda d: np.dtype(d).itemsize)
-    if tolerated("B2") and any(np.dtype(d) == np.float16 for d in dtypes):
-        work = np.dtype(np.float16)
     return Precision(np.dtype(work), out)
 
 

@@ -62,7 +62,6 @@ def test_B1_focal_loss_inf_message_names_logits(case):
 
 
 # B2 ------------------------------------------------------------------------------------------
-@xfail("B2")
 @EXPLICIT
 @given(I.kl_cases())
 @example(case=(np.float16([0.3, 0.7]), np.float16([0.31, 0.69]), -1))  # 1.221e-4, exact 4.833e-4
@@ -70,7 +69,6 @@ def test_B2_kl_divergence_float16_is_computed_in_float32(case):
     replay(I.test_kl_divergence_matches_exact, case)
 
 
-@xfail("B2")
 @EXPLICIT
 @given(I.kl_cases())
 @example(case=(np.array([1]), np.float16([0.5]), 0))  # a float64 result with float16 accuracy: 0.69336
@@ -78,7 +76,6 @@ def test_B2_kl_divergence_float16_q_in_a_float64_result(case):
     replay(I.test_kl_divergence_matches_exact, case)
 
 
-@xfail("B2")
 @EXPLICIT
 @given(st.tuples(I.prob_arrays(), st.just(-1)))
 @example(case=(np.float16([0.7227]), 0))  # 0.2346, correctly rounded 0.2347
