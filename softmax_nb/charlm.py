@@ -55,9 +55,23 @@ class CharVocab:
     ----------
     chars : str
         The characters, sorted; token ``i`` is ``chars[i]``.
+
+    Raises
+    ------
+    softmax_nb.ArgumentTypeError
+        If ``chars`` is not a str.
+    ValueError
+        If ``chars`` repeats a character (its id would be ambiguous).
     """
 
     chars: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.chars, str):
+            raise ArgumentTypeError(f"chars must be a str of distinct characters, got {type(self.chars).__name__}")
+        if len(set(self.chars)) != len(self.chars):
+            repeated = sorted({c for c in self.chars if self.chars.count(c) > 1})
+            raise ValueError(f"chars must hold distinct characters, got {''.join(repeated)!r} more than once")
 
     @staticmethod
     def normalise(text: str) -> str:
@@ -136,7 +150,12 @@ class CharMLP:
     ------
     ValueError
         If the parameters' names or shapes do not fit together or with
-        ``context``, or they are not of one float dtype.
+        ``context``, they are not of one float dtype, or one is not finite
+        (checked when the model is built).
+    softmax_nb.ArgumentTypeError
+        If ``params`` is not a dict of numpy arrays (lists are refused: the
+        model holds the arrays themselves, which training updates in place),
+        or ``context`` is not an integer.
     """
 
     params: dict[str, Array]
@@ -149,7 +168,11 @@ class CharMLP:
         if not isinstance(self.params, dict) or sorted(self.params) != sorted(_PARAM_NAMES):
             got = sorted(self.params) if isinstance(self.params, dict) else type(self.params).__name__
             raise ValueError(f"params must be a dict with the keys {list(_PARAM_NAMES)}, got {got}")
-        dtypes = {np.asarray(a).dtype for a in self.params.values()}
+        not_arrays = sorted(k for k, a in self.params.items() if not isinstance(a, np.ndarray))
+        if not_arrays:  # the model holds (and train_char_mlp updates) the arrays themselves
+            raise ArgumentTypeError(f"params must map each name to a numpy.ndarray, got "
+                                    + ", ".join(f"{k}: {type(self.params[k]).__name__}" for k in not_arrays))
+        dtypes = {a.dtype for a in self.params.values()}
         if len(dtypes) != 1 or next(iter(dtypes)).kind != "f":
             raise ValueError(f"params must all have one float dtype, got {sorted(map(str, dtypes))}")
         shapes = {k: np.shape(a) for k, a in self.params.items()}
@@ -159,6 +182,9 @@ class CharMLP:
         if min(v, e, h) < 1 or shapes != want:
             raise ValueError(f"params must have shapes E (V, e), W1 (context * e, H), b1 (H,), W2 (H, V), b2 (V,) "
                              f"with context = {self.context}, got {shapes}")
+        bad = [k for k in _PARAM_NAMES if not np.isfinite(self.params[k]).all()]
+        if bad:
+            raise ValueError(f"params must be finite, got NaN or inf in {', '.join(bad)}")
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, CharMLP):
@@ -187,7 +213,7 @@ class CharMLP:
         """Hidden states in the work dtype (float32 for float16 parameters)."""
         dt = work_dtype(self.dtype)
         par = {k: np.asarray(a, dtype=dt) for k, a in self.params.items()}
-        x = par["E"][w].reshape(w.shape[0], -1)
+        x = par["E"][w].reshape(w.shape[0], w.shape[1] * par["E"].shape[1])  # (N, context * e), also for N = 0
         return np.tanh(x @ par["W1"] + par["b1"])
 
     def _logits(self, w: NDArray[np.intp]) -> Array:
@@ -196,15 +222,22 @@ class CharMLP:
         return self._hidden(w) @ np.asarray(self.params["W2"], dtype=dt) + np.asarray(self.params["b2"], dtype=dt)
 
     def hidden(self, windows: ArrayLike) -> Array:
-        """Hidden states :math:`h`, shape ``(N, H)``, for integer windows of shape ``(N, context)``."""
+        """Hidden states :math:`h`, shape ``(N, H)``, for integer windows of shape ``(N, context)`` (``N = 0``
+        gives an empty result)."""
         return self._hidden(self._check_windows(windows)).astype(self.dtype, copy=False)
 
     def logits(self, windows: ArrayLike) -> Array:
-        """Next-character logits :math:`z`, shape ``(N, V)``, for integer windows of shape ``(N, context)``.
+        r"""Next-character logits :math:`z`, shape ``(N, V)``, for integer windows of shape ``(N, context)``.
 
+        ``N = 0`` gives an empty ``(0, V)`` result. For float16 parameters the
+        logits are computed in float32 and rounded once to float16: a logit
+        beyond the float16 range (:math:`\pm 65\,504`) rounds to
+        :math:`\pm\infty`, as IEEE rounding does, with no warning.
         An id outside ``[0, V)`` or a window of the wrong length raises ValueError naming ``windows``.
         """
-        return self._logits(self._check_windows(windows)).astype(self.dtype, copy=False)
+        z = self._logits(self._check_windows(windows))
+        with np.errstate(over="ignore"):  # float32 -> float16: beyond the range is ±inf, the correct rounding
+            return z.astype(self.dtype, copy=False)
 
     def nll(self, ids: ArrayLike, batch: int = 8192) -> np.floating:
         r"""Mean negative log-likelihood (nats per character) of every character of ``ids`` after the first
@@ -221,7 +254,8 @@ class CharMLP:
         total = 0.0
         for s in range(0, len(targets), batch):
             total += float(cross_entropy(self._logits(windows[s:s + batch]), targets[s:s + batch], reduction="sum"))
-        return self.dtype.type(total / len(targets))
+        with np.errstate(over="ignore"):  # a mean beyond float16 rounds to inf, as the logits do
+            return self.dtype.type(total / len(targets))
 
 
 def _windows(ids: NDArray[np.intp], context: int, name: str = "ids") -> tuple[NDArray[np.intp], NDArray[np.intp]]:

@@ -150,7 +150,8 @@ def _min_p(z: Array, p_min: float) -> Array:
     if p_min == 0.0:
         return z.copy()
     z64 = z.astype(np.float64)  # the gap of two float16 (or most float32) logits is exact in float64
-    gap = z64 - np.max(z64, axis=-1, keepdims=True)
+    with np.errstate(over="ignore"):  # a gap beyond -1.8e308 (1e308 - -1e308) is -inf: removed, exactly
+        gap = z64 - np.max(z64, axis=-1, keepdims=True)
     return np.where(gap >= math.log(p_min), z, -np.inf).astype(z.dtype, copy=False)
 
 
@@ -376,6 +377,20 @@ def sample(logits: ArrayLike, rng: int | np.random.Generator | None = None, *, t
     return tokens[()] if tokens.ndim == 0 else tokens
 
 
+def _check_model_logits(z: NDArray[Any], n_rows: int, step: int) -> None:
+    """The model's logits at one step of :func:`generate`: ``(n_rows, V)``, real, no NaN or ``+inf``, and a
+    finite entry in every row; else a ValueError naming ``model`` (its logits, not the caller's)."""
+    if z.ndim != 2 or z.shape[0] != n_rows or z.shape[1] == 0 or z.dtype.kind not in "fiu":
+        raise ValueError(f"model.logits must return real logits of shape (R, V) = ({n_rows}, V) with V >= 1, "
+                         f"got {z.dtype} of shape {z.shape} at step {step}")
+    if z.dtype.kind != "f" or np.isfinite(z).all():
+        return
+    if np.isnan(z).any() or np.isposinf(z).any() or np.isneginf(z).all(axis=-1).any():
+        what = ("NaN" if np.isnan(z).any() else "+inf" if np.isposinf(z).any() else "a row of -inf")
+        raise ValueError(f"model.logits returned {what} at step {step}: the model's logits are not defined there "
+                         f"(a {z.dtype} model whose logits overflow its range? use float32 or float64 parameters)")
+
+
 # The options generate() passes on to sample(): the keyword-only parameters of its signature.
 _SAMPLE_OPTIONS = tuple(name for name, par in inspect.signature(sample).parameters.items()
                         if par.kind is inspect.Parameter.KEYWORD_ONLY)
@@ -398,7 +413,8 @@ def generate(model: CharMLP, prompt: ArrayLike, length: int, rng: int | np.rando
         logits, such as :class:`~softmax_nb.charlm.CharMLP`.
     prompt : array_like of int
         Shape ``(L,)`` for one prompt or ``(R, L)`` for ``R`` prompts
-        generated side by side, with ``L >= model.context``.
+        generated side by side, with ``L >= model.context`` (``R = 0`` gives
+        empty results).
     length : int
         Number of tokens to generate, >= 1.
     rng : int, numpy.random.Generator or None, optional
@@ -430,8 +446,10 @@ def generate(model: CharMLP, prompt: ArrayLike, length: int, rng: int | np.rando
         option of the wrong type.
     ValueError
         If ``prompt`` is not 1-D or 2-D integer ids, is shorter than the
-        context, or holds ids outside the model's vocabulary, or as
-        :func:`sample`.
+        context, or holds ids outside the model's vocabulary; if the model's
+        logits hold NaN or ``+inf`` or a row of ``-inf`` (a float16 model
+        whose logits overflow the float16 range: the message names
+        ``model``); or as :func:`sample`.
     """
     unknown = sorted(set(sample_kwargs) - set(_SAMPLE_OPTIONS))
     if unknown:
@@ -460,6 +478,7 @@ def generate(model: CharMLP, prompt: ArrayLike, length: int, rng: int | np.rando
     logp: Array | None = None
     for t in range(length):
         z = np.asarray(model.logits(window))
+        _check_model_logits(z, window.shape[0], t)
         zw = z.astype(work_dtype(z.dtype), copy=False)
         tok = np.asarray(np.argmax(zw, axis=-1) if greedy else sample(zw, gen, **sample_kwargs))
         if logp is None:

@@ -555,3 +555,73 @@ def test_charlm_and_generate_in_float16_compute_in_float32_and_round_once():
             ref.append(z[t] - np.log(np.exp(z).sum()))
             seq.append(int(t))
         np.testing.assert_allclose(lp16, ref, rtol=2.0**-10, atol=0)
+
+
+# --------------------------------------------------------------------------- property-suite bugs (regressions)
+def test_min_p_gap_beyond_float64_is_removed_without_a_warning():
+    # DEC1: the gap 1e308 - (-1e308) overflowed float64 with "overflow encountered in subtract"
+    z = np.array([[1e308, -1e308, 0.0], [-1e308, 1e308, 1e308]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = min_p_filter(z, min_p=0.5)
+        tok = sample(z, 0, min_p=0.5)
+    np.testing.assert_array_equal(out, [[1e308, -np.inf, -np.inf], [-np.inf, 1e308, 1e308]])
+    assert tok[0] == 0 and tok[1] in (1, 2)
+
+
+def test_char_mlp_no_windows_and_an_empty_batch_give_empty_results():
+    # CLM1: "cannot reshape array of size 0 into shape (0,newaxis)"
+    for dtype in (np.float16, np.float64):
+        model = _tiny_model(dtype)
+        assert model.hidden(np.zeros((0, 3), np.int64)).shape == (0, 5)
+        z = model.logits(np.zeros((0, 3), np.int64))
+        assert z.shape == (0, 6) and z.dtype == dtype
+        for greedy in (True, False):
+            tokens, logp = generate(model, np.zeros((0, 4), np.int64), 2, 0, greedy=greedy)
+            assert tokens.shape == logp.shape == (0, 2) and tokens.dtype == np.intp and logp.dtype == dtype
+
+
+def test_char_mlp_refuses_non_finite_and_non_array_parameters():
+    a = _tiny_model()
+    for name in ("E", "b2"):  # CLM2: a NaN parameter gave silent NaN logits and nll
+        for bad in (np.nan, np.inf):
+            params = {k: x.copy() for k, x in a.params.items()}
+            params[name].flat[0] = bad
+            with pytest.raises(ValueError, match=f"^params must be finite, got NaN or inf in {name}$"):
+                CharMLP(params, 3)
+    # CLM3: lists were accepted, then logits raised "'list' object has no attribute 'shape'"
+    with pytest.raises(ArgumentTypeError, match="^params must map each name to a numpy.ndarray, got b1: list"):
+        CharMLP({**a.params, "b1": a.params["b1"].tolist()}, 3)
+
+
+def test_char_vocab_checks_its_characters():
+    # CLM4: CharVocab(5).encode("a") raised "'int' object is not iterable"
+    for bad in (5, ["a", "b"], None, b"ab"):
+        with pytest.raises(ArgumentTypeError, match="^chars must be a str"):
+            CharVocab(bad)
+    with pytest.raises(ValueError, match="^chars must hold distinct characters, got 'a' more than once"):
+        CharVocab("aba")
+    assert CharVocab("").encode("").size == 0 and CharVocab("ab").decode([1, 0]) == "ba"
+
+
+def test_float16_char_mlp_logits_beyond_the_range_round_to_inf_without_a_warning():
+    # CLM5: the float32 logits were rounded to float16 with numpy's "overflow encountered in cast"
+    params = {k: x.astype(np.float16) for k, x in _tiny_model().params.items()}
+    params["W2"][:] = 30000.0 * np.float16([1.0, 0.5, 0.0, 0.0, -0.5, -1.0])  # h sums to 2.55 for w below
+    params["b2"][:] = [60000.0, 0.0, 0.0, 0.0, 0.0, -60000.0]
+    model = CharMLP(params, 3)
+    w = np.array([[0, 1, 2]])
+    z32 = model._logits(w)  # the float32 logits, rounded once
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        z = model.logits(w)
+        nll = model.nll(np.array([0, 1, 2, 5]))
+    assert z.dtype == np.float16
+    np.testing.assert_array_equal(np.isinf(z), np.abs(z32) > 65519.0)  # beyond the float16 rounding threshold
+    np.testing.assert_array_equal(np.sign(z), [[1, 1, 0, 0, -1, -1]])
+    assert np.isposinf(z[0, 0]) and np.isneginf(z[0, 5]) and (z[0, 1:5] == z32[0, 1:5].astype(np.float16)).all()
+    assert isinstance(nll, np.float16) and np.isposinf(nll)  # about 2.7e5 nats: beyond float16 too
+    # generate cannot sample from +inf logits: a ValueError naming the model, not a NaN or a foreign message
+    for greedy in (True, False):
+        with pytest.raises(ValueError, match="^model.logits returned \\+inf at step 0"):
+            generate(model, [0, 1, 2], 2, 0, greedy=greedy)

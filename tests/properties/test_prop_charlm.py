@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -26,18 +26,7 @@ from _harness import budget, call_checked, precision
 from _interval import LD, Approx, Work, check_close, ld, matmul, rounded, softmax_pieces
 
 #: Bugs these properties found (report: minimal reproducers); each has a strict xfail test below.
-KNOWN = {
-    "CLM1": "CharMLP.logits / hidden with no windows (shape (0, context)), and generate with an empty batch of "
-            "prompts, raise numpy's 'cannot reshape array of size 0 into shape (0,newaxis)' instead of an empty "
-            "result (the package's empty-batch rule), naming no argument",
-    "CLM2": "CharMLP accepts non-finite parameters (a NaN in b2) and logits/nll return a silent NaN",
-    "CLM3": "CharMLP accepts parameters given as lists (its checks use np.shape/np.asarray) and then fails with a "
-            "bare AttributeError ('list' object has no attribute 'shape') in logits, nll and generate",
-    "CLM4": "CharVocab(chars) is not validated: CharVocab(5).encode('a') raises \"TypeError: 'int' object is not "
-            "iterable\", naming no argument",
-    "CLM5": "CharMLP.logits of a float16 model whose exact logits exceed the float16 range leaks 'overflow "
-            "encountered in cast' (the float32 logits are rounded to float16 with numpy's warning)",
-}
+KNOWN: dict[str, str] = {}  # CLM1-CLM5 fixed; their tests below are the regression tests
 _STRICT = [False]
 
 
@@ -149,7 +138,8 @@ class ModelRef:
     def hidden(self, windows: np.ndarray) -> Approx:
         w = self.w
         n = windows.shape[0]
-        x = Approx.exact(ld(self.model.params["E"])[windows].reshape(n, -1))
+        emb = ld(self.model.params["E"])
+        x = Approx.exact(emb[windows].reshape(n, windows.shape[1] * emb.shape[1]))  # also for n = 0
         a = matmul(x, self.par["W1"], w, extra_terms=1)
         a = Approx(a.val + self.par["b1"].val, a.err + w.u * (np.abs(a.val) + np.abs(self.par["b1"].val)))
         h = np.tanh(a.val)
@@ -193,13 +183,10 @@ def test_char_mlp_logits_and_nll_match_the_exact_forward_pass(model, data):
     forward pass, in the parameters' dtype (numpy scalar for nll)."""
     ref = ModelRef(model)
     v, c = model.vocab_size, model.context
-    n = data.draw(st.integers(0 if not tolerated("CLM1") else 1, 5))
+    n = data.draw(st.integers(0, 5))
     windows = data.draw(hnp.arrays(np.int64, (n, c), elements=st.integers(0, v - 1)))
     want_h = ref.hidden(windows)
     want_z = ref.logits(windows)
-    top = float(np.finfo(model.dtype).max)
-    if tolerated("CLM5"):
-        assume(not (want_z.mag >= top / 2).any())
     h = call_checked(model.hidden, windows).ok()
     z = call_checked(model.logits, windows).ok()
     assert h.shape == (n, model.params["b1"].shape[0]) and z.shape == (n, v)
@@ -272,8 +259,6 @@ def test_char_mlp_construction_and_equality(model, how):
         c = {"context_0": 0, "context_float": float(model.context), "context_wrong": model.context + 1}[how]
         kind = TypeError if how == "context_float" else ValueError
         call_checked(CharMLP, model.params, c).refused((kind, ("context", "params")))
-    elif how == "nan" and tolerated("CLM2"):
-        pass
     else:
         call_checked(CharMLP, _bad_params(model, how), model.context).refused((ValueError, ("params",)))
     twin = CharMLP({k: a.copy() for k, a in model.params.items()}, model.context)
@@ -290,18 +275,13 @@ def test_char_mlp_construction_and_equality(model, how):
         hash(model)
 
 
-# --------------------------------------------------------------------------- known bugs (strict xfail)
-def _xfail(bug):
-    return pytest.mark.xfail(strict=True, raises=AssertionError, reason=f"{bug}: {KNOWN[bug]}")
-
-
+# --------------------------------------------------------------------------- fixed bugs (regression tests)
 def _model(dtype=np.float64, scale=1.0, c=2, v=3):
     rng = np.random.default_rng(0)
     shapes = {"E": (v, 2), "W1": (2 * c, 4), "b1": (4,), "W2": (4, v), "b2": (v,)}
     return CharMLP({k: (scale * rng.normal(size=s)).astype(dtype) for k, s in shapes.items()}, c)
 
 
-@_xfail("CLM1")
 @pytest.mark.parametrize("fn", ["logits", "hidden", "generate"])
 def test_CLM1_no_windows_give_an_empty_result(fn):
     import softmax_nb as snb
@@ -315,7 +295,6 @@ def test_CLM1_no_windows_give_an_empty_result(fn):
         assert out.shape[0] == 0
 
 
-@_xfail("CLM2")
 def test_CLM2_nan_parameters_are_refused():
     model = _model()
     params = {k: a.copy() for k, a in model.params.items()}
@@ -327,7 +306,6 @@ def test_CLM2_nan_parameters_are_refused():
         res.refused((ValueError, ("params",)))
 
 
-@_xfail("CLM3")
 def test_CLM3_list_parameters():
     params = {k: a.tolist() for k, a in _model().params.items()}
     res = call_checked(CharMLP, params, 2)
@@ -337,7 +315,6 @@ def test_CLM3_list_parameters():
         res.refused((TypeError, ("params",)))
 
 
-@_xfail("CLM4")
 def test_CLM4_char_vocab_of_a_non_string():
     res = call_checked(CharVocab, 5)
     if res.error is None:
@@ -346,7 +323,6 @@ def test_CLM4_char_vocab_of_a_non_string():
         res.refused((TypeError, ("chars",)))
 
 
-@_xfail("CLM5")
 def test_CLM5_float16_logits_beyond_the_range_do_not_warn():
     model = _model(np.float16, 1.0)
     params = {k: a.copy() for k, a in model.params.items()}
