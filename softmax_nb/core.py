@@ -76,7 +76,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._checks import as_float_array, check_axes, check_axis, check_bool, check_max, check_temperature, work_dtype
+from ._checks import (ArgumentTypeError, as_float_array, check_axes, check_axis, check_bool, check_max,
+                      check_temperature, work_dtype)
 
 __all__ = ["softmax", "naive_softmax", "log_softmax", "logsumexp", "sigmoid", "softmax_jacobian"]
 
@@ -139,8 +140,8 @@ class _Rows:
 def _mask_rows(where: Any, arr: NDArray[Any], rows: _Rows) -> NDArray[np.bool_]:
     """``where`` broadcast to ``arr`` and laid out like ``rows.rows``."""
     w = np.asarray(where)
-    if w.dtype != np.bool_:
-        raise ValueError(f"where must be a boolean array (True = use the entry), got dtype {w.dtype}")
+    if w.dtype != np.bool_:  # a wrong type (strings, numbers, objects): ArgumentTypeError, a ValueError too
+        raise ArgumentTypeError(f"where must be a boolean array (True = use the entry), got dtype {w.dtype}")
     try:
         w = np.broadcast_to(w, arr.shape)
     except ValueError:
@@ -362,6 +363,9 @@ def softmax(z: ArrayLike, axis: int | tuple[int, ...] | None = -1, temperature: 
 
     Raises
     ------
+    ArgumentTypeError
+        If ``where`` is not a boolean array, or ``temperature`` or ``axis``
+        has the wrong type (a string, a bool).
     ValueError
         If ``temperature`` is not a finite number > 0, ``axis`` is not an
         integer (or is out of range: :class:`numpy.exceptions.AxisError`, a
@@ -504,9 +508,11 @@ def _lse_rows(z: NDArray[np.floating], scratch: NDArray[np.floating]) -> NDArray
     finite = np.isfinite(m)
     m_safe = np.where(finite, m, 0).astype(z.dtype, copy=False)
     e = scratch[:z.shape[0]]
-    with np.errstate(over="ignore"):  # only overflows to -inf, whose exp is the correct 0
+    # z - m only overflows to -inf, whose exp is the correct 0; exp overflows only in rows whose maximum is
+    # +inf (shifted by 0 instead), whose result is replaced by +inf below
+    with np.errstate(over="ignore"):
         np.subtract(z, m_safe[:, None], out=e)
-    np.exp(e, out=e)
+        np.exp(e, out=e)
     e[rows, idx] = 0.0
     out = m_safe + np.log1p(np.add.reduce(e, axis=1))
     return np.where(finite, out, m).astype(z.dtype, copy=False)
@@ -523,11 +529,19 @@ def _lse_weighted_rows(z: NDArray[np.floating], b: NDArray[np.floating]) -> tupl
     if np.isposinf(m).any():
         raise ValueError("z contains +inf where b != 0; with weights b the sum (and its sign) is undefined there")
     m_safe = np.where(np.isfinite(m), m, 0).astype(z.dtype, copy=False)
-    with np.errstate(over="ignore"):
-        s = np.add.reduce(b * np.exp(zu - m_safe), axis=1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        e = np.exp(zu - m_safe)
+        s = np.add.reduce(b * e, axis=1)
+    log_scale = np.zeros_like(s)
+    big = ~np.isfinite(s)
+    if big.any():  # rare: a sum beyond the range (|b| near the maximum); redo those rows with b scaled by 2^-k
+        bb = b[big]
+        k = np.frexp(np.max(np.abs(bb), axis=1, initial=0, where=used[big]))[1] - 1
+        s[big] = np.add.reduce(np.ldexp(bb, -k[:, None]) * e[big], axis=1)  # |b 2^-k| < 2: no overflow
+        log_scale[big] = np.log(np.ldexp(np.ones_like(s[big]), k))  # log 2^k, correctly rounded (k < 1024)
     sign = np.sign(s)
     with np.errstate(divide="ignore"):  # a zero sum has log -inf and sign 0, as in scipy
-        out = m_safe[:, 0] + np.log(np.abs(s))
+        out = m_safe[:, 0] + (log_scale + np.log(np.abs(s)))
     return out.astype(z.dtype, copy=False), sign.astype(z.dtype, copy=False)
 
 
@@ -567,8 +581,14 @@ def logsumexp(z: ArrayLike, axis: int | tuple[int, ...] | None = -1, keepdims: b
     keepdims : bool, default False
         Keep the reduced axes with length 1 (handy for broadcasting).
     b : array_like, optional
-        Keyword only. Finite weights broadcastable to ``z``, cast to the
-        working dtype of ``z``.
+        Keyword only. Finite real weights broadcastable to ``z``, cast to
+        the working dtype of ``z`` (float32 for float16 and float32 logits);
+        weights beyond that dtype's range are refused. A weighted sum beyond
+        the range is recomputed with ``b`` scaled by a power of 2, so the
+        result is finite whenever the exact one is (``logsumexp([0., 0.],
+        b=1e308)`` is :math:`\log(2 \cdot 10^{308}) \approx 709.89`). For int64
+        logits the exact integer shift uses the maximum over the entries
+        with :math:`b_j \ne 0`.
     return_sign : bool, default False
         Keyword only. Also return the sign (1, -1 or 0) of the weighted sum.
         Without it, a negative weighted sum raises :class:`ValueError` (scipy
@@ -584,6 +604,16 @@ def logsumexp(z: ArrayLike, axis: int | tuple[int, ...] | None = -1, keepdims: b
         ``keepdims``, as in scipy); with ``return_sign``, the pair
         ``(lse, sign)``.
 
+    Raises
+    ------
+    ArgumentTypeError
+        If ``b`` is not numeric or ``where`` is not boolean (strings, objects).
+    ValueError
+        If NaN is summed (or ``+inf`` with weights), ``b`` holds NaN, ``±inf``
+        or values beyond the working dtype's range, ``b`` or ``where`` does
+        not broadcast to ``z``, ``axis`` is out of range, or a weighted sum is
+        negative without ``return_sign``.
+
     Examples
     --------
     >>> float(logsumexp([0.0, 0.0]))  # log 2
@@ -598,19 +628,26 @@ def logsumexp(z: ArrayLike, axis: int | tuple[int, ...] | None = -1, keepdims: b
     return_sign = check_bool(return_sign, "return_sign")
     arr, rows, wrows = _prepare(z, axis, where)
     z2 = rows.rows
-    if wrows is not None:
-        z2 = np.where(wrows, z2, -np.inf).astype(z2.dtype, copy=False)
     if b is not None:
-        bw = np.asarray(b)
-        if bw.dtype.kind not in "fiub":
-            raise ValueError(f"b must be a numeric array, got dtype {bw.dtype}")
+        bw = as_float_array(b, "b")
         try:
             bw = np.broadcast_to(bw, arr.shape)
         except ValueError:
             raise ValueError(f"b must be broadcastable to the shape of z {arr.shape}, got shape {bw.shape}") from None
-        b2 = _Rows(bw, rows.axes, z2.dtype).rows
-        if not np.isfinite(b2).all():
+        if not np.isfinite(bw).all():
             raise ValueError("b must contain only finite numbers, got NaN or ±inf")
+        with np.errstate(over="ignore"):  # the documented cast to the work dtype; checked next
+            b2 = _Rows(bw, rows.axes, z2.dtype).rows
+        if not np.isfinite(b2).all():
+            raise ValueError(f"b has values beyond the range of {z2.dtype} (|b| > {np.finfo(z2.dtype).max:.4g}), "
+                             f"the working dtype of z ({arr.dtype}); pass float64 logits for such weights")
+        if rows.offset is not None and rows.k and rows.n:
+            # int64 logits: shift exactly by the maximum over the entries that count (b != 0, where=True)
+            used = b2 != 0 if wrows is None else (b2 != 0) & wrows
+            z2, rows.offset = _int_shifted(np.asarray(z), rows, used)
+    if wrows is not None:
+        z2 = np.where(wrows, z2, -np.inf).astype(z2.dtype, copy=False)
+    if b is not None:
         if rows.k == 0:
             out, sign = np.full(rows.n, -np.inf, z2.dtype), np.zeros(rows.n, z2.dtype)
         else:

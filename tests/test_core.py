@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 
@@ -606,7 +607,7 @@ def test_logsumexp_weighted_policy_in_one_row_of_a_batch():
     z[1, 1] = np.inf
     with pytest.raises(ValueError, match=r"\+inf where b != 0"):
         snb.logsumexp(z, b=b)
-    with pytest.raises(ValueError, match="b must be a numeric array"):
+    with pytest.raises(snb.ArgumentTypeError, match="b must be numeric"):  # B7: a plain ValueError before
         snb.logsumexp([1.0, 2.0], b=["a", "b"])
     lse, sign = snb.logsumexp(np.zeros((2, 0)), b=np.zeros((2, 0)), return_sign=True)
     np.testing.assert_array_equal(lse, [-np.inf, -np.inf])
@@ -738,3 +739,47 @@ def test_errors_name_the_argument_z(f):
         f(["a", "b"])
     with pytest.raises(ValueError, match=r"for z with 1 dimension"):
         f(np.zeros(3), axis=5)
+
+
+# --- regression tests of the property suite's B5, B7 (b=, where=), B8, B9 and B12 ---
+def test_logsumexp_b_beyond_the_work_dtype_is_refused_naming_b():
+    # B5: 'overflow encountered in cast' leaked, then the message claimed that b contained inf
+    with pytest.raises(ValueError, match=r"b has values beyond the range of float32") as info:
+        snb.logsumexp(np.float32([1.0, 2.0]), b=np.array([1e308, 1.0]))
+    assert not isinstance(info.value, TypeError)
+    with pytest.raises(ValueError, match="b must contain only finite"):
+        snb.logsumexp(np.float32([1.0, 2.0]), b=[np.inf, 1.0])
+
+
+def test_logsumexp_of_inf_and_a_large_logit_is_quiet():
+    # B8: [inf, 1000.0] leaked 'overflow encountered in exp' (the value, +inf, was right)
+    assert snb.logsumexp([np.inf, 1000.0]) == np.inf
+    np.testing.assert_array_equal(snb.logsumexp(np.float32([[np.inf, 100.0], [0.0, 0.0]])),
+                                  np.float32([np.inf, np.log(2.0)]))
+
+
+def test_logsumexp_weighted_sum_beyond_the_range():
+    # B9: sum(b e^z) beyond float64's range gave +inf silently; log(2e308) = 709.889...
+    exact = math.log(2.0) + math.log(1e308)
+    assert snb.logsumexp([0.0, 0.0], b=1e308) == pytest.approx(exact, rel=4e-16)
+    out = snb.logsumexp(np.float32([0.0, 0.0]), b=np.float32(3e38))
+    assert out.dtype == np.float32 and out == pytest.approx(math.log(6e38), rel=1e-7)
+    # overflowing partial sums of both signs (inf - inf) cancel exactly; a sum below the range stays exact
+    lse, sign = snb.logsumexp([0.0, 0.0, 0.0, 0.0], b=[1e308, 1e308, -1e308, -1e308], return_sign=True)
+    assert lse == -np.inf and sign == 0.0
+    lse, sign = snb.logsumexp([0.0, 0.0, 1.0], b=[1e308, 1e308, -1e308], return_sign=True)
+    assert sign == -1.0 and lse == pytest.approx(math.log(math.e - 2.0) + math.log(1e308), rel=4e-16)
+
+
+def test_logsumexp_int64_shift_ignores_entries_with_b_zero():
+    # B12: the exact integer shift used the maximum over every entry, so the result lost all its digits
+    assert snb.logsumexp(np.array([1, 2**62]), b=[1, 0]) == 1.0
+    z = np.array([[1, 2**62], [2**62, 2**62 + 1]])
+    out = snb.logsumexp(z, b=[[1, 0], [1, 1]], where=[[True, True], [True, False]])
+    np.testing.assert_array_equal(out, [1.0, float(2**62)])
+
+
+def test_where_that_is_not_boolean_is_an_argument_type_error():
+    for f in (snb.softmax, snb.log_softmax, snb.logsumexp):
+        with pytest.raises(snb.ArgumentTypeError, match="where must be a boolean array"):
+            f([1.0, 2.0], where=["1", "2"])

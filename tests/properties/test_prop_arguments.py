@@ -74,14 +74,14 @@ OPTIONS = [
     Option(snb.smooth_labels, "alpha", "unit", ([0, 1], 3)),
     *[Option(f, "axis", "axis", (Z, Y)) for f in (snb.cross_entropy, snb.cross_entropy_grad)],
     *[Option(f, "label_smoothing", "unit", (Z, Y)) for f in (snb.cross_entropy, snb.cross_entropy_grad)],
-    *[Option(f, "reduction", "reduction", (Z, Y), bug="B7") for f in (snb.cross_entropy, snb.cross_entropy_grad,
-                                                                     snb.focal_loss, snb.focal_loss_grad)],
-    *[Option(f, "ignore_index", "opt_int", (Z, Y), bug="B7") for f in (snb.cross_entropy, snb.cross_entropy_grad)],
-    Option(snb.binary_cross_entropy_with_logits, "reduction", "reduction", (Z, PROBS), bug="B7"),
+    *[Option(f, "reduction", "reduction", (Z, Y)) for f in (snb.cross_entropy, snb.cross_entropy_grad,
+                                                            snb.focal_loss, snb.focal_loss_grad)],
+    *[Option(f, "ignore_index", "opt_int", (Z, Y)) for f in (snb.cross_entropy, snb.cross_entropy_grad)],
+    Option(snb.binary_cross_entropy_with_logits, "reduction", "reduction", (Z, PROBS)),
     *[Option(f, "gamma", "nonneg", (Z, Y)) for f in (snb.focal_loss, snb.focal_loss_grad)],
     Option(snb.sigmoid_focal_loss, "alpha", "sigmoid_alpha", (Z, PROBS)),
     Option(snb.sigmoid_focal_loss, "gamma", "nonneg", (Z, PROBS)),
-    Option(snb.sigmoid_focal_loss, "reduction", "reduction", (Z, PROBS), bug="B7"),
+    Option(snb.sigmoid_focal_loss, "reduction", "reduction", (Z, PROBS)),
     # alternatives
     Option(snb.sparsemax, "axis", "axis", (Z,)),
     Option(snb.one_hot_argmax, "axis", "axis", (Z,)),
@@ -283,12 +283,12 @@ ARRAYS = [
     *[ArrayArg(f, "z", (H,)) for f in (snb.softmax, snb.log_softmax, snb.logsumexp, snb.sigmoid,
                                        snb.softmax_jacobian, snb.naive_softmax, snb.sparsemax)],
     ArrayArg(snb.one_hot_argmax, "p", (H,)),
-    ArrayArg(snb.logsumexp, "b", ([1.0, 2.0],), masked=False, keyword=True, bug="B7"),
-    *[ArrayArg(f, "where", ([1.0, 2.0],), masked=False, keyword=True, bug="B7") for f in (snb.softmax,
-                                                                                      snb.logsumexp)],
-    *[ArrayArg(f, "weight", ([[1.0, 0.0], [0.0, 1.0]], [0, 1]), masked=False, keyword=True, bug="B7")
+    ArrayArg(snb.logsumexp, "b", ([1.0, 2.0],), masked=False, keyword=True),
+    *[ArrayArg(f, "where", ([1.0, 2.0],), masked=False, keyword=True) for f in (snb.softmax, snb.logsumexp)],
+    *[ArrayArg(f, "weight", ([[1.0, 0.0], [0.0, 1.0]], [0, 1]), masked=False, keyword=True)
       for f in (snb.cross_entropy, snb.cross_entropy_grad)],
-    ArrayArg(snb.focal_loss, "alpha", ([[1.0, 0.0], [0.0, 1.0]], [0, 1]), masked=False, keyword=True, bug="B7"),
+    *[ArrayArg(f, "alpha", ([[1.0, 0.0], [0.0, 1.0]], [0, 1]), masked=False, keyword=True)
+      for f in (snb.focal_loss, snb.focal_loss_grad)],
     *[ArrayArg(snb.binary_cross_entropy_with_logits, w, ([0.5, -0.5], [1.0, 0.0]), keyword=True)
       for w in ("weight", "pos_weight")],
     ArrayArg(snb.gumbel_softmax, "logits", (H, 1.0, 0)),

@@ -32,7 +32,6 @@ from _harness import (
     norm_axes,
     precision,
     to_rows,
-    tolerated,
 )
 from _refs import PREC, sigmoid_value, softmax_family_row, weighted_sum_row
 
@@ -119,8 +118,6 @@ def _run_family(fn, kind, case):
     z0 = z.copy()
     kw = {} if where is None else {"where": where}
     if kind == "lse":
-        if tolerated("B8") and z.dtype.kind == "f" and np.isposinf(z).any():
-            kw["warns"] = (RuntimeWarning, "overflow encountered in exp")
         out = call_checked(fn, z, axis, **kw)
     else:
         out = call_checked(fn, z, axis, t, **kw)
@@ -156,10 +153,9 @@ def test_logsumexp_matches_exact(case):
 
 # --------------------------------------------------------------------------- logsumexp with b=
 def _b_values(work):
-    big = 1e300 if tolerated("B9") else 1e308  # B9: a weighted sum beyond the range gives +inf
-    extreme = [big, -big, 1e-300, 5e-324]
-    if tolerated("B5") and work != np.float64:  # b beyond the work dtype's range: known bug B5
-        extreme = [1e30, -1e30, 1e-30]
+    extreme = [1e308, -1e308, 1e-300, 5e-324]
+    if work != np.float64:  # near and beyond the work dtype's range (refused, naming b)
+        extreme += [3e38, -3e38, 1e39, 1e-30]
     return st.one_of(st.sampled_from([0.0, 1.0, -1.0, 2.0, 0.5, -0.25]), st.floats(-10, 10),
                      st.sampled_from(extreme), st.sampled_from([np.nan, np.inf, -np.inf]))
 
@@ -241,8 +237,6 @@ def test_logsumexp_weighted(case):
                 lse_ref[i], sign_ref[i] = float(lse), float(mp.sign(s))
                 lse_bnd[i] = (2 * bound_s / abs(s) + (2 * prec.u_w + prec.u_o + U64) * abs(float(lse))
                               + 2 * prec.u_w * abs(float(mp.log(abs(s)))) + prec.sub_o)  # log|S| is rounded too
-                if tolerated("B12") and z.dtype.kind in "iu":  # shifted by the max over b == 0 entries too
-                    lse_bnd[i] += 2 * U64 * abs(float(max(v for v in vals if v != NEG_INF) - m))
                 negative_certain |= s < 0
             else:
                 lse_ref[i], sign_ref[i] = np.nan, np.nan  # judged below

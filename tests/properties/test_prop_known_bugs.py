@@ -45,7 +45,6 @@ def _arr(fn, name):
 
 
 # B1 ------------------------------------------------------------------------------------------
-@xfail("B1")
 @EXPLICIT
 @given(L.ce_cases())
 @example(case=(np.array([[np.nan, 1.0]]), np.array([0]), -1, 0.0, "mean", None, None))
@@ -53,7 +52,6 @@ def test_B1_cross_entropy_nan_message_names_logits(case):
     replay(L.test_cross_entropy_matches_exact, case)
 
 
-@xfail("B1")
 @EXPLICIT
 @given(L.focal_cases())
 @example(case=(np.array([[np.inf, 1.0]]), np.array([0]), 2.0, None, "mean"))
@@ -114,7 +112,6 @@ def test_B3_relative_error_nan_exact_is_not_a_silent_nan():
 
 
 # B4 ------------------------------------------------------------------------------------------
-@xfail("B4")
 @EXPLICIT
 @given(L.ce_cases())
 @example(case=(np.float32([[0.0, 1.0]]), np.array([0]), -1, 0.0, "mean", np.array([1e39, 1e39]), None))  # 0.0
@@ -122,7 +119,6 @@ def test_B4_cross_entropy_weights_beyond_float32(case):
     replay(L.test_cross_entropy_matches_exact, case)
 
 
-@xfail("B4")
 @EXPLICIT
 @given(L.ce_cases())
 @example(case=(np.float16([65504.0]), np.array(0), -1, 0.0, "mean", np.array([1e-112]), None))  # NaN + warning
@@ -130,7 +126,6 @@ def test_B4_cross_entropy_grad_weights_below_float32(case):
     replay(L.test_cross_entropy_grad_matches_exact, case)
 
 
-@xfail("B4")
 @EXPLICIT
 @given(L.bce_cases())
 @example(case=(np.float32([-200.0]), np.array([0.0]), "none", [np.array([1e300]), None]))  # silent NaN
@@ -138,7 +133,6 @@ def test_B4_bce_weight_beyond_float32(case):
     replay(L.test_binary_cross_entropy_with_logits_matches_exact, case)
 
 
-@xfail("B4")
 @EXPLICIT
 @given(L.focal_cases())
 @example(case=(np.float32([[0.0, -200.0]]), np.array([0]), 2.0, np.array([1e300, 1.0]), "none"))  # warning
@@ -147,7 +141,6 @@ def test_B4_focal_loss_alpha_beyond_float32(case):
 
 
 # B5, B8, B9, B12: logsumexp --------------------------------------------------------------------
-@xfail("B5")
 @EXPLICIT
 @given(C.weighted_cases())
 @example(case=(np.float32([1.0, 2.0]), -1, np.array([1e308, 1.0]), None, False, False))
@@ -155,7 +148,6 @@ def test_B5_logsumexp_b_beyond_the_work_dtype(case):
     replay(C.test_logsumexp_weighted, case)
 
 
-@xfail("B8")
 @EXPLICIT
 @given(C.family_cases(temperature=False))
 @example(case=(np.array([np.inf, 1000.0]), -1, 1.0, None))
@@ -163,7 +155,6 @@ def test_B8_logsumexp_inf_and_a_large_logit(case):
     replay(C.test_logsumexp_matches_exact, case)
 
 
-@xfail("B9")
 @EXPLICIT
 @given(C.weighted_cases())
 @example(case=(np.array([0.0, 0.0]), -1, np.array(1e308), None, False, False))  # inf, exact 709.89
@@ -171,7 +162,6 @@ def test_B9_logsumexp_weighted_sum_beyond_the_range(case):
     replay(C.test_logsumexp_weighted, case)
 
 
-@xfail("B12")
 @EXPLICIT
 @given(C.weighted_cases())
 @example(case=(np.array([1, 2**62]), -1, np.array([1, 0]), None, False, False))  # 0.0, exact 1.0
@@ -224,7 +214,6 @@ def test_B7_wilson_confidence_bool(case):
     replay(A.test_every_option_follows_the_exception_rule, case)
 
 
-@xfail("B7")
 @EXPLICIT
 @given(A.CASES)
 @example(case=(_opt(snb.cross_entropy, "ignore_index"), 1.5))
@@ -232,7 +221,6 @@ def test_B7_cross_entropy_ignore_index_float(case):
     replay(A.test_every_option_follows_the_exception_rule, case)
 
 
-@xfail("B7")
 @EXPLICIT
 @given(A.CASES)
 @example(case=(_opt(snb.cross_entropy, "reduction"), 1))
@@ -269,7 +257,6 @@ def test_B7_to_bfloat16_complex(arg, bad):
     replay(A.test_array_arguments_refuse_non_numeric_input, arg, bad)
 
 
-@xfail("B7")
 @EXPLICIT
 @given(st.sampled_from(A.ARRAYS), A.BAD_ARRAYS)
 @example(arg=_arr(snb.cross_entropy, "weight"), bad=("type", ["a", "b"]))  # numpy's message, no 'weight'
@@ -277,7 +264,6 @@ def test_B7_cross_entropy_weight_strings(arg, bad):
     replay(A.test_array_arguments_refuse_non_numeric_input, arg, bad)
 
 
-@xfail("B7")
 @EXPLICIT
 @given(st.sampled_from(A.ARRAYS), A.BAD_ARRAYS)
 @example(arg=_arr(snb.logsumexp, "b"), bad=("type", ["a", "b"]))  # a ValueError today
@@ -285,7 +271,6 @@ def test_B7_logsumexp_b_strings(arg, bad):
     replay(A.test_array_arguments_refuse_non_numeric_input, arg, bad)
 
 
-@xfail("B7")
 @EXPLICIT
 @given(st.sampled_from(A.ARRAYS), A.BAD_ARRAYS)
 @example(arg=_arr(snb.softmax, "where"), bad=("type", ["1", "2"]))  # a ValueError today
@@ -302,7 +287,6 @@ def test_B7_wilson_successes_strings(arg, bad):
 
 
 # B10, B11 --------------------------------------------------------------------------------------
-@xfail("B10")
 @EXPLICIT
 @given(L.ce_cases())
 @example(case=(np.array([0.0, 1.0]), np.array(0), -1, 0.0, "none", np.array([1.0, 1.0]), None))
@@ -310,7 +294,6 @@ def test_B10_cross_entropy_none_of_one_sample_is_a_numpy_scalar(case):
     replay(L.test_cross_entropy_matches_exact, case)
 
 
-@xfail("B11")
 @EXPLICIT
 @given(L.sigmoid_focal_cases())
 @example(case=(np.array([1.7e308, 1.7e308]), np.array([0.0, 0.0]), 0.25, 2.0, "mean"))  # inf, exact 1.275e308
@@ -318,7 +301,6 @@ def test_B11_mean_of_losses_near_the_float64_maximum(case):
     replay(L.test_sigmoid_focal_loss_matches_exact, case)
 
 
-@xfail("B11")
 @EXPLICIT
 @given(L.bce_cases())
 @example(case=(np.array([-1.79769314e8]), np.array([1.0]), "mean", [np.array(0.5), np.array(1e300)]))  # inf
@@ -326,7 +308,6 @@ def test_B11_bce_pos_weight_overflows_before_the_weight(case):
     replay(L.test_binary_cross_entropy_with_logits_matches_exact, case)
 
 
-@xfail("B16")
 @EXPLICIT
 @given(L.focal_cases())
 @example(case=(np.float32([3.4028235e38, -3.4028235e38]), np.array(1), 0.0, np.array([0.25, 0.25]), "mean"))
