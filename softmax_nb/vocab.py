@@ -107,9 +107,21 @@ def _as_dtype(x: ArrayLike, dtype: np.dtype) -> Any:
         return np.asarray(x).astype(dtype, copy=False)
 
 
-def _mean_loss(per_row: Array, dtype: np.dtype) -> np.floating[Any]:
-    """The mean of the per-row losses, summed in float64 and rounded once to ``dtype`` (a numpy scalar)."""
-    return cast("np.floating[Any]", _as_dtype(np.mean(per_row, dtype=np.float64), dtype)[()])
+def _mean_loss(lse: Array, z_target: Array, dtype: np.dtype) -> np.floating[Any]:
+    r"""The mean of the per-row losses :math:`\operatorname{LSE}(z_n) - z_{n,y_n}`, rounded once to ``dtype``.
+
+    The differences and their sum are formed in float64 (an O(N) pass): a row loss beyond the work dtype
+    (float32 logits of :math:`\pm 3 \cdot 10^{38}` give a loss of :math:`6 \cdot 10^{38}`) is then finite,
+    and so is the mean whenever it fits ``dtype``; a mean beyond ``dtype`` rounds to ``inf``, silently.
+    If a float64 difference or the sum overflows (float64 logits near :math:`\pm 10^{308}`), the mean is
+    recomputed from the halved terms, :math:`2 \sum_n (\operatorname{LSE}_n/2 - z_n/2)/N`, which cannot.
+    """
+    lse64, zt64 = np.asarray(lse, dtype=np.float64), np.asarray(z_target, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = np.mean(lse64 - zt64)
+        if not np.isfinite(mean):  # rare: overflow in float64; halving is exact (barring subnormals)
+            mean = np.sum((lse64 / 2 - zt64 / 2) / lse64.size) * 2
+    return cast("np.floating[Any]", _as_dtype(mean, dtype)[()])
 
 
 # --------------------------------------------------------------------------- chunked cross-entropy
@@ -206,7 +218,7 @@ def chunked_cross_entropy(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLi
         inside = (y >= v0) & (y < v0 + z.shape[1])
         z_target[inside] = z[rows[inside], y[inside] - v0]
     lse = np.asarray(acc.logsumexp)
-    loss = _mean_loss(lse - z_target, dtype)
+    loss = _mean_loss(lse, z_target, dtype)
     if not return_grad:
         return loss
     grad_h = np.zeros(hw.shape, dtype=work)  # accumulated over the blocks in the work dtype
@@ -309,21 +321,23 @@ def _check_tiling(stats: list[ShardStats]) -> int:
     """Check that the shards' ranges ``[offset, offset + size)`` tile ``[0, V)`` exactly; return ``V``."""
     sizes = sorted({int(s.vocab_size) for s in stats})
     if len(sizes) > 1:
-        raise ValueError(f"the shards in stats disagree on vocab_size: {sizes}")
+        raise ValueError(f"stats: the shards disagree on vocab_size: {sizes}")
     v = sizes[0]
     spans = sorted((int(s.offset), int(s.offset) + int(s.size)) for s in stats)
-    what = f"the shards must tile the vocabulary [0, {v}) exactly, but"
-    covered = "; the shards cover " + ", ".join(f"[{a}, {b})" for a, b in spans)
+    tile = f"; the shards must tile the vocabulary [0, {v}) exactly, and they cover "
+    covered = tile + ", ".join(f"[{a}, {b})" for a, b in spans)
     reach = (0, 0)  # the span that reaches furthest so far
     for a, b in spans:
         if a > reach[1]:
-            raise ValueError(f"{what} rows [{reach[1]}, {a}) lie in no shard (a missing shard?){covered}")
+            raise ValueError(f"stats: shard ranges leave a gap: rows [{reach[1]}, {a}) lie in no shard "
+                             f"(a missing shard?){covered}")
         if a < reach[1]:
-            raise ValueError(f"{what} the shards [{reach[0]}, {reach[1]}) and [{a}, {b}) overlap on "
+            raise ValueError(f"stats: shard ranges overlap: [{reach[0]}, {reach[1]}) and [{a}, {b}) overlap on "
                              f"[{a}, {min(b, reach[1])}){covered}")
         reach = (a, b)
     if reach[1] != v:
-        raise ValueError(f"{what} rows [{reach[1]}, {v}) lie in no shard (a missing shard?){covered}")
+        raise ValueError(f"stats: shard ranges leave a gap: rows [{reach[1]}, {v}) lie in no shard "
+                         f"(a missing shard?){covered}")
     return v
 
 
@@ -357,8 +371,9 @@ def merge_shard_statistics(stats: list[ShardStats]) -> np.floating[Any]:
     ------
     ValueError
         If ``stats`` is empty, the shards disagree on ``vocab_size`` or on the
-        number of rows, or their ranges leave a gap or overlap (the message
-        names the ranges).
+        number of rows, their ranges leave a gap or overlap (the message
+        names the ranges), or they were computed with different targets (a
+        row's target in no shard, or in two). Every message names ``stats``.
     softmax_nb.ArgumentTypeError
         If ``stats`` is not a list (or tuple) of :class:`ShardStats`.
     """
@@ -371,16 +386,21 @@ def merge_shard_statistics(stats: list[ShardStats]) -> np.floating[Any]:
         raise ValueError("stats must hold at least one shard")
     rows = {np.shape(s.m) for s in stats}
     if len(rows) > 1:
-        raise ValueError(f"the shards in stats have different numbers of rows: {sorted(rows)}")
+        raise ValueError(f"stats: the shards have different numbers of rows: {sorted(rows)}")
     _check_tiling(list(stats))
     acc = SoftmaxAccumulator()
     for s in stats:
         acc = acc.merge(SoftmaxAccumulator(s.m, s.d))
-    z_target = np.max(np.stack([s.z_target for s in stats]), axis=0)
-    if np.isneginf(z_target).any():
-        raise ValueError("some target lies in no shard: the shards were computed with different targets")
+    targets = np.stack([s.z_target for s in stats])
+    found = np.sum(~np.isneginf(targets), axis=0)  # shards that hold each row's target: exactly one
+    if (found != 1).any():
+        n = int(np.flatnonzero(found != 1)[0])
+        where = "no shard" if found[n] == 0 else f"{int(found[n])} shards"
+        raise ValueError(f"stats: the target of row {n} lies in {where}, not exactly one: the shards were "
+                         "computed with different targets")
+    z_target = np.max(targets, axis=0)
     lse = np.asarray(acc.logsumexp)
-    return _mean_loss(lse - z_target, np.result_type(lse, z_target))
+    return _mean_loss(lse, z_target, np.result_type(lse, z_target))
 
 
 @deprecated_call_forms(positional=("n_shards", "scheduler"))
@@ -534,7 +554,7 @@ def sampled_softmax_loss(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLik
     if correct:
         z[:, 1:] -= np.log(k * q64[neg]).astype(work)
     z[:, 1:][cand[:, 1:] == y[:, None]] = -np.inf  # an accidental hit of the target is not a negative
-    return _mean_loss(logsumexp(z, axis=-1) - z[:, 0], dtype)
+    return _mean_loss(logsumexp(z, axis=-1), z[:, 0], dtype)
 
 
 # --------------------------------------------------------------------------- hierarchical softmax

@@ -273,8 +273,30 @@ def test_merge_checks_its_shards():
     # a hand-made record with a target outside every shard's rows
     lost = stats[1]._replace(z_target=np.full_like(stats[1].z_target, -np.inf))
     lost0 = stats[0]._replace(z_target=np.full_like(stats[0].z_target, -np.inf))
-    with pytest.raises(ValueError, match="some target lies in no shard"):
+    with pytest.raises(ValueError, match="^stats: the target of row 0 lies in no shard, not exactly one"):
         merge_shard_statistics([lost0, lost])
+
+
+@pytest.mark.parametrize("how", ["gap", "end_gap", "overlap", "vocab_size", "rows", "no_target", "two_targets"])
+def test_merge_refusals_name_stats(how):
+    # VOC1: the refusals said "the shards ..." or "some target ...", never the argument's name
+    h, w, _ = problem(14, n=4, v=20)
+    y = np.array([12, 15, 11, 19])  # every target in the second shard
+    a, b = shards(h, w, y, [0, 10, 20])
+    stats, match = {
+        "gap": ([b], r"shard ranges leave a gap: rows \[0, 10\) lie in no shard"),
+        "end_gap": ([a], r"shard ranges leave a gap: rows \[10, 20\) lie in no shard"),
+        "overlap": ([a, a, b], r"shard ranges overlap: \[0, 10\) and \[0, 10\) overlap on \[0, 10\)"),
+        "vocab_size": ([a, shard_statistics(h, w[10:], y, offset=10, vocab_size=21)], "the shards disagree"),
+        "rows": ([a, shard_statistics(h[:3], w[10:], y[:3], offset=10, vocab_size=20)], "the shards have different"),
+        # shards computed with other targets: each row's target in no shard, or in both (a silently wrong loss)
+        "no_target": ([a, shard_statistics(h, w[10:], y - 10, offset=10, vocab_size=20)],
+                      "the target of row 0 lies in no shard"),
+        "two_targets": ([shard_statistics(h, w[:10], y - 10, offset=0, vocab_size=20), b],
+                        "the target of row 0 lies in 2 shards"),
+    }[how]
+    with pytest.raises(ValueError, match="^stats: " + match):
+        merge_shard_statistics(stats)
 
 
 def test_shard_statistics_validation():
@@ -580,3 +602,26 @@ def test_any_tiling_in_any_order_merges_to_the_loss_and_a_broken_one_raises(seed
     if len(stats) > 1:
         with pytest.raises(ValueError, match="lie in no shard"):
             merge_shard_statistics(stats[1:])
+
+
+def test_row_losses_beyond_the_work_dtype_are_formed_in_float64():
+    # VOC2: lse - z_y in float32 overflowed ("overflow encountered in subtract") and the mean 3e38 came back inf
+    h, w, y = np.float32([[3e19], [0]]), np.float32([[1e19], [-1e19]]), np.array([1, 0])
+    want = 3e38 + math.log(2) / 2  # row 0: 3e38 - (-3e38) = 6e38, row 1: log 2
+    stats = [shard_statistics(h, w[a:a + 1], y, offset=a, vocab_size=2) for a in (0, 1)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        losses = [chunked_cross_entropy(h, w, y), chunked_cross_entropy(h, w, y, block_size=1, return_grad=True)[0],
+                  sharded_cross_entropy(h, w, y, n_shards=2, scheduler="sync"), merge_shard_statistics(stats)]
+        sampled = sampled_softmax_loss(h, w, y, np.float64([0.5, 0.5]), n_samples=3, rng=0)
+    for loss in losses:
+        assert isinstance(loss, np.float32) and math.isclose(loss, want, rel_tol=2**-23)
+    assert isinstance(sampled, np.float32) and np.isfinite(sampled) and sampled > 1e38
+    # float64: the differences overflow float64 itself; the mean is recomputed from the halved terms
+    h64, w64 = np.array([[1e154], [0.0]]), np.array([[1e154], [-1e154]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss = chunked_cross_entropy(h64, w64, y)
+        alone = chunked_cross_entropy(h64[:1], w64, y[:1])  # 2e308: beyond float64, rounds to inf
+    assert isinstance(loss, np.float64) and math.isclose(loss, 1e308, rel_tol=1e-15)
+    assert alone == np.inf

@@ -38,14 +38,7 @@ from _harness import U64, Expected, Precision, budget, call_checked, precision
 from _interval import (LD, Approx, Work, arrays, check_close, exp_shifted, ld, matmul, softmax_pieces, to64)
 
 #: Bugs these properties found (report: minimal reproducers); each has a strict xfail test below.
-KNOWN = {
-    "VOC1": "merge_shard_statistics: the refusals of a gap, an overlap, and targets in no shard name no argument "
-            "(the messages say 'the shards ...' and 'some target', never stats)",
-    "VOC2": "chunked_cross_entropy, sharded_cross_entropy, merge_shard_statistics and sampled_softmax_loss form the "
-            "per-row losses lse - z_y in the work dtype: a row loss beyond its range (float32 logits +-3e38) leaks "
-            "'overflow encountered in subtract' and the mean is inf although it is finite (h = [[3e19], [0]], "
-            "w = [[1e19], [-1e19]], y = [1, 0]: exact mean 3e38, returned inf)",
-}
+KNOWN: dict[str, str] = {}  # VOC1, VOC2 fixed; their tests below are the regression tests
 _STRICT = [False]
 
 
@@ -126,12 +119,6 @@ class CERef:
                      for g in (gh, gw))
 
 
-def _merge_voc1(stats, *, shards=None, target=None):
-    """merge_shard_statistics, with a signature that also lets its messages say 'the shards' or 'some target'
-    (bug VOC1: they do not name stats) while VOC1 stands."""
-    return snb.merge_shard_statistics(stats)
-
-
 # --------------------------------------------------------------------------- chunked / sharded
 @budget(120)
 @given(problems(), st.integers(1, 8), st.booleans())
@@ -142,8 +129,6 @@ def test_chunked_cross_entropy_matches_the_definition(case, block_size, return_g
     h, w, y = case
     blocks = -(-w.shape[0] // block_size)
     ref = CERef(h, w, y, blocks=blocks)
-    if tolerated("VOC2"):
-        assume(not ref.big_loss)
     exp = Expected()
     if ref.risky:
         exp.allow(ValueError, "hidden", "weight")
@@ -208,10 +193,7 @@ def test_shards_tiling_the_vocabulary_merge_to_the_loss(case, cuts, rnd, how):
         assume((other != y).any())
         s0 = stats[0]
         stats[0] = snb.shard_statistics(h, w[s0.offset:s0.offset + s0.size], other, offset=s0.offset, vocab_size=v)
-    out = call_checked(_merge_voc1 if tolerated("VOC1") else snb.merge_shard_statistics, stats)
-    if tolerated("VOC1") and out.error is not None and "stats" not in str(out.error):
-        out.refused((ValueError, ("shards", "target")))
-        return
+    out = call_checked(snb.merge_shard_statistics, stats)
     if how == "targets" and out.error is None:  # the other targets may still leave every row covered
         return
     out.refused((ValueError, ("stats",)))
@@ -278,9 +260,6 @@ def test_sampled_softmax_loss_is_the_definition_for_the_drawn_negatives(case, k,
         per = p.lse.val - scores.val[:, 0]
         err = p.lse.err + scores.err[:, 0] + 4 * wk.u * (np.abs(p.lse.val) + np.abs(scores.val[:, 0]))
     ref.per_row = Approx(per, err)
-    if tolerated("VOC2"):
-        with np.errstate(all="ignore"):
-            assume(not (ref.per_row.mag >= float(np.finfo(ref.prec.work).max) / 4).any())
     out = call_checked(snb.sampled_softmax_loss, h, w, y, q, n_samples=k, rng=seed, correct=correct)
     exp = Expected()
     if ref.risky:
@@ -522,8 +501,7 @@ def test_hierarchical_softmax_nll_refusals(how, v, seed):
     call_checked(snb.hierarchical_softmax_nll, h, u, y, paths, codes).refused((why[0], why[1:]))
 
 
-# --------------------------------------------------------------------------- known bugs (strict xfail)
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=f"VOC2: {KNOWN['VOC2']}")
+# --------------------------------------------------------------------------- fixed bugs (regression tests)
 @pytest.mark.parametrize("fn", ["chunked", "sharded", "merge", "sampled"])
 def test_VOC2_a_row_loss_beyond_the_work_dtype(fn):
     h, w, y = np.float32([[3e19], [0]]), np.float32([[1e19], [-1e19]]), np.array([1, 0])
@@ -543,7 +521,6 @@ def test_VOC2_a_row_loss_beyond_the_work_dtype(fn):
 
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=f"VOC1: {KNOWN['VOC1']}")
 @pytest.mark.parametrize("how", ["gap", "overlap", "targets"])
 def test_VOC1_merge_refusals_name_stats(how):
     rng = np.random.default_rng(0)
