@@ -23,17 +23,20 @@ equal-width, right-closed bins :math:`((m-1)/M, m/M]` (a confidence of exactly
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._checks import (
+    ArgumentTypeError,
     as_float_array,
     check_generator,
     check_matrix_and_labels,
     check_positive_int,
     check_probabilities,
+    real_scalar,
 )
 
 __all__ = [
@@ -334,8 +337,9 @@ def wilson_interval(successes: ArrayLike, n: ArrayLike,
                     confidence: float = 0.95) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     r"""Wilson (1927) score interval for a binomial proportion, elementwise.
 
-    With :math:`\hat p = s/n` and :math:`z = \Phi^{-1}\big(\tfrac{1 + c}{2}\big)` for
-    confidence level :math:`c`, the interval is
+    With :math:`\hat p = s/n` and :math:`z = \Phi^{-1}\big(\tfrac{1 + c}{2}\big) = \sqrt 2\,
+    \operatorname{erf}^{-1}(c)` for confidence level :math:`c` (computed with ``erfinv``, which keeps
+    the tail :math:`1 - c` exactly for :math:`c` near 1), the interval is
 
     .. math::
 
@@ -355,7 +359,9 @@ def wilson_interval(successes: ArrayLike, n: ArrayLike,
     Parameters
     ----------
     successes : array_like of int
-        Numbers of successes :math:`s`, integers with ``0 <= s <= n``.
+        Numbers of successes :math:`s`, integers with ``0 <= s <= n``
+        (any integer dtype, uint64 included, or integral floats, also beyond
+        the range of int64; compared exactly).
     n : array_like of int
         Numbers of trials, integers ``>= 1``; broadcast against ``successes``.
     confidence : float, default 0.95
@@ -364,15 +370,18 @@ def wilson_interval(successes: ArrayLike, n: ArrayLike,
     Returns
     -------
     (numpy.ndarray, numpy.ndarray)
-        Lower and upper ends (float64, the broadcast shape), with
-        ``0 <= low <= s/n <= high <= 1``.
+        Lower and upper ends (float64, the broadcast shape; numpy scalars for
+        scalar counts), with ``0 <= low <= s/n <= high <= 1``.
 
     Raises
     ------
+    ArgumentTypeError
+        For ``successes`` or ``n`` that are not numbers (strings, bools,
+        objects), or a ``confidence`` that is not a real number.
     ValueError
-        For ``n`` or ``successes`` that are not integers (integral floats are
-        accepted), ``n < 1``, ``successes`` outside ``[0, n]``, shapes that do
-        not broadcast, or ``confidence`` outside (0, 1).
+        For ``n`` or ``successes`` that are not whole numbers (integral
+        floats are accepted), ``n < 1``, ``successes`` outside ``[0, n]``,
+        shapes that do not broadcast, or ``confidence`` outside (0, 1).
 
     Examples
     --------
@@ -380,13 +389,11 @@ def wilson_interval(successes: ArrayLike, n: ArrayLike,
     >>> float(low), round(float(high), 4)
     (0.0, 0.2775)
     """
-    from scipy.special import ndtri
+    from scipy.special import erfinv
 
     s = _as_counts(successes, "successes")
     trials = _as_counts(n, "n")
-    if isinstance(confidence, (bool, np.bool_)) or not isinstance(confidence, (int, float, np.integer, np.floating)):
-        raise ValueError(f"confidence must be a number in (0, 1), got {confidence!r}")
-    c = float(confidence)
+    c = real_scalar(confidence, "confidence", "a number in (0, 1)")
     if not 0.0 < c < 1.0:
         raise ValueError(f"confidence must be in the open interval (0, 1), got {confidence!r}")
     try:
@@ -395,25 +402,38 @@ def wilson_interval(successes: ArrayLike, n: ArrayLike,
         raise ValueError(f"successes and n must broadcast together, got shapes {s.shape} and {trials.shape}") from None
     if np.any(trials < 1):
         raise ValueError(f"n must be >= 1 (a proportion of 0 trials is undefined), got minimum {trials.min()}")
-    if np.any(s < 0) or np.any(s > trials):
+    if np.any(s < 0):
+        raise ValueError(f"successes must lie in [0, n], got minimum {s.min()}")
+    # both are >= 0 now: compare them exactly (int64 with uint64 would go through float64 in numpy)
+    both_int = s.dtype.kind in "iu" and trials.dtype.kind in "iu"
+    s_cmp, n_cmp = (s.astype(np.uint64), trials.astype(np.uint64)) if both_int else (s, trials)
+    if np.any(s_cmp > n_cmp):
         raise ValueError("successes must lie in [0, n]")
-    z = float(ndtri(0.5 + 0.5 * c))
+    z = math.sqrt(2.0) * float(erfinv(c))  # not ndtri(0.5 + 0.5 c), which rounds the tail 1 - c away
     nf = trials.astype(np.float64)
-    p_hat = s / nf
-    denom = 1.0 + z * z / nf
-    center = (p_hat + z * z / (2.0 * nf)) / denom
-    half = z / denom * np.sqrt(p_hat * (1.0 - p_hat) / nf + z * z / (4.0 * nf * nf))
+    p_hat = s.astype(np.float64) / nf
+    with np.errstate(over="ignore"):  # n beyond 1e154: 4 n^2 is inf and z^2 / (4 n^2) the correct limit 0
+        denom = 1.0 + z * z / nf
+        center = (p_hat + z * z / (2.0 * nf)) / denom
+        half = z / denom * np.sqrt(p_hat * (1.0 - p_hat) / nf + z * z / (4.0 * nf * nf))
     low = np.where(s == 0, 0.0, np.clip(center - half, 0.0, 1.0))
-    high = np.where(s == trials, 1.0, np.clip(center + half, 0.0, 1.0))
+    high = np.where(s_cmp == n_cmp, 1.0, np.clip(center + half, 0.0, 1.0))
+    if low.ndim == 0:  # scalar counts: numpy scalars, as the package's reductions return
+        return low[()], high[()]
     return low, high
 
 
-def _as_counts(value: ArrayLike, name: str) -> NDArray[np.int64]:
-    """Integer counts (integral floats accepted) as an int64 array, or a ValueError naming ``name``."""
+def _as_counts(value: ArrayLike, name: str) -> NDArray[np.integer] | NDArray[np.float64]:
+    """Whole-number counts, as an integer array (its own integer dtype, so uint64 does not wrap round) or a
+    float64 array of integral values (beyond int64's range too); a wrong type is an
+    :class:`ArgumentTypeError`, a float that is not a whole number a ValueError, both naming ``name``."""
+    if isinstance(value, (str, bytes)):
+        raise ArgumentTypeError(f"{name} must be integer counts, got {type(value).__name__} {value!r}")
     arr = np.asarray(value)
-    if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise ValueError(f"{name} must be integer counts, got dtype {arr.dtype}")
-    if np.issubdtype(arr.dtype, np.floating):
+    if arr.dtype.kind not in "iuf":  # bools, strings, complex numbers, objects
+        raise ArgumentTypeError(f"{name} must be integer counts, got dtype {arr.dtype}")
+    if arr.dtype.kind == "f":
+        arr = arr.astype(np.float64)
         if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
             raise ValueError(f"{name} must be integer counts (finite, whole numbers)")
-    return arr.astype(np.int64)
+    return arr

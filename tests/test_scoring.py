@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import softmax_nb as snb
 from softmax_nb import expected_calibration_error
 from softmax_nb.scoring import (
     adaptive_ece,
@@ -319,3 +320,43 @@ def test_wilson_interval_properties_over_extreme_counts(n, frac, confidence):
     ref = binomtest(s, n).proportion_ci(confidence_level=confidence, method="wilson")
     assert low == pytest.approx(ref.low, rel=1e-6, abs=1e-15)
     assert high == pytest.approx(ref.high, rel=1e-6, abs=1e-15)
+
+
+# --- regression tests of the property suite's B6, B13 and B7 (wilson_interval) ---
+def test_wilson_interval_counts_beyond_int64():
+    import math
+
+    # B6: float counts beyond int64 leaked 'invalid value encountered in cast' (and were garbage after it)
+    low, high = wilson_interval(0.0, 1e30)
+    z = 1.959963984540054
+    assert low == 0.0 and high == pytest.approx(z * z / 1e30, rel=1e-14)
+    # B6: uint64 counts wrapped round to -1 ('n must be >= 1, got minimum -1')
+    n = np.uint64(2**64 - 1)
+    low, high = wilson_interval(np.uint64(1), n)
+    assert 0.0 < low <= 1 / float(n) <= high < 1.0
+    assert wilson_interval(n, n)[1] == 1.0
+    with pytest.raises(ValueError, match=r"successes must lie in \[0, n\]"):  # compared exactly, not in float64
+        wilson_interval(np.uint64(2**63 + 1), np.int64(2**63 - 1))
+    assert isinstance(low, np.float64) and not isinstance(low, np.ndarray)  # numpy scalars for scalar counts
+    assert math.isfinite(high)
+
+
+def test_wilson_interval_confidence_near_one_keeps_its_tail():
+    import mpmath
+
+    # B13: z = ndtri(0.5 + 0.5 c) rounded the tail 1 - c away (1.5e-10 off at c = 1 - 1e-9; inf at 1 - 2^-53)
+    for c in (1 - 1e-9, 1 - 2.0**-53):
+        z = float(mpmath.sqrt(2) * mpmath.erfinv(mpmath.mpf(c)))
+        high = wilson_interval(0, 1, confidence=c)[1]
+        assert high == pytest.approx(z * z / (1 + z * z), rel=1e-15)
+
+
+def test_wilson_interval_wrong_types_are_argument_type_errors():
+    # B7: bools and strings raised plain ValueErrors; a 0-d array confidence was refused
+    for kwargs, name in [({"confidence": True}, "confidence"), ({"confidence": "0.95"}, "confidence"),
+                         ({"successes": ["a", "b"]}, "successes"), ({"successes": True}, "successes"),
+                         ({"n": "10"}, "n")]:
+        with pytest.raises(snb.ArgumentTypeError, match=rf"\b{name}\b"):
+            wilson_interval(**{"successes": 3, "n": 10, **kwargs})
+    low, high = wilson_interval(3, 10, confidence=np.array(0.9))
+    assert (low, high) == wilson_interval(3, 10, confidence=0.9)

@@ -40,13 +40,9 @@ from hypothesis import event, settings
 # --------------------------------------------------------------------------- known bugs
 #: Bugs this suite found, by ID (the report lists a minimal reproducer for each).
 BUGS: dict[str, str] = {
-    "B6": "wilson_interval: float counts beyond int64 (1e30) leak 'invalid value encountered in cast'; uint64 "
-          "counts wrap round to negative numbers in the message",
     "B7": "exception rule: wrong types raise a plain ValueError, or numpy's own error not naming the "
           "argument, in wilson_interval and fit_*_scaling's temperature= (numeric strings are accepted "
           "there; wilson_interval refuses a 0-d array confidence that real_scalar accepts)",
-    "B13": "wilson_interval: z = ndtri(0.5 + 0.5 c) loses the tail 1 - c to rounding for c near 1 (c = 1 - 1e-9: "
-           "the bounds are off by 1.5e-10; -ndtri(0.5 - 0.5 c) is exact there)",
     "B14": "fit_temperature with bounds[0] > 1 (e.g. bounds=(2.0, 3.0)) leaks 'overflow encountered in scalar "
            "multiply' from its own check finfo(float64).max * low",
     "B15": "fit_vector_scaling / fit_matrix_scaling with a valid but tiny start temperature (below about 1e-250: "

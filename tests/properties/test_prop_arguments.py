@@ -97,7 +97,7 @@ OPTIONS = [
     *[Option(f, "n_bins", "pos_int", (PROBS, Y)) for f in (snb.classwise_ece, snb.adaptive_ece,
                                                            snb.expected_calibration_error)],
     Option(snb.reliability_curve, "n_bins", "pos_int", (PROBS, Y), nan_ok=True),
-    Option(snb.wilson_interval, "confidence", "open_unit", (3, 10), bug="B7"),
+    Option(snb.wilson_interval, "confidence", "open_unit", (3, 10)),
     # calibration
     Option(snb.fit_temperature, "bounds", "bounds", (Z, Y)),
     Option(snb.fit_vector_scaling, "l2", "nonneg", (Z, Y), {"temperature": 1.0}),
@@ -308,7 +308,7 @@ ARRAYS = [
     ArrayArg(snb.brier_score, "labels", ([[1.0, 0.0], [0.0, 1.0]], H), masked=False, shaped=True),
     ArrayArg(snb.reliability_curve, "probs", (H, [0, 1])),
     ArrayArg(snb.ece_noise_floor, "probs", (H,)),
-    ArrayArg(snb.wilson_interval, "successes", (H, 10), masked=False, bug="B7"),
+    ArrayArg(snb.wilson_interval, "successes", (H, 10), masked=False),
     ArrayArg(snb.fit_temperature, "logits", (H, [0, 1])),
     ArrayArg(snb.fit_vector_scaling, "logits", (H, [0, 1])),
     ArrayArg(_VS.apply, "logits", (H,)),
