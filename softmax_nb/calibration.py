@@ -24,6 +24,7 @@ from ._checks import (
     check_nonnegative,
     check_positive_int,
     check_probabilities,
+    check_temperature,
 )
 from .losses import cross_entropy
 
@@ -189,7 +190,8 @@ def fit_temperature(logits: ArrayLike, labels: ArrayLike, bounds: tuple[float, f
     if z.shape[1] < 2:
         raise ValueError(f"logits must have K >= 2 classes to fit a temperature (with K = 1 every T gives "
                          f"NLL 0), got shape {z.shape}")
-    if np.max(np.abs(z)) > np.finfo(np.float64).max * low:
+    # logits / T can only overflow for T < 1 (and finfo.max * low itself would overflow for low > 1)
+    if low < 1.0 and np.max(np.abs(z)) > np.finfo(np.float64).max * low:
         raise ValueError(f"logits / T overflows float64 at the lower bound T = {low!r}: the largest |logit| "
                          f"must be below {np.finfo(np.float64).max * low:.3g} (or raise bounds[0])")
 
@@ -214,17 +216,19 @@ def _single_threaded_blas() -> contextlib.AbstractContextManager:
     return threadpool_limits(limits=1, user_api="blas")
 
 
+#: Starting weights are at most this many times 1/max|z|: beyond, the softmax of the start is saturated
+#: (logit gaps above 1e6), the NLL is flat to rounding and L-BFGS-B cannot leave the start.
+_MAX_START_GAIN = 1e6
+
+
 def _start_temperature(temperature: float | None, z: NDArray[np.float64], y: NDArray[np.intp]) -> float:
-    """The starting temperature of a richer scaling: ``temperature`` checked, or fitted if ``None``."""
+    """The starting temperature of a richer scaling: ``temperature`` checked (or fitted if ``None``), then
+    raised to at least ``max|z| / 1e6`` (and 1e-300, so that ``1/T`` is finite)."""
     if temperature is None:
         return fit_temperature(z, y)
-    try:
-        t = float(temperature)
-    except (TypeError, ValueError):
-        t = float("nan")
-    if isinstance(temperature, (bool, np.bool_)) or not (t > 0 and np.isfinite(t)):
-        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
-    return t
+    t = check_temperature(temperature)
+    scale = float(np.max(np.abs(z)))
+    return max(t, (scale if scale > 0 else 1.0) / _MAX_START_GAIN, 1e-300)
 
 
 class VectorScaling(NamedTuple):
@@ -279,7 +283,11 @@ def fit_vector_scaling(logits: ArrayLike, labels: ArrayLike, l2: float = 0.0,
     l2 : float, default 0.0
         :math:`\lambda \ge 0`.
     temperature : float, optional
-        Starting temperature; ``None`` fits it with :func:`fit_temperature`.
+        Starting temperature, a finite number > 0; ``None`` fits it with
+        :func:`fit_temperature`. A start below :math:`\max|z| / 10^6` is
+        raised to that value: from a start so cold the softmax is saturated,
+        the NLL is flat to rounding and L-BFGS-B would not move (the
+        objective is convex, so only the path changes, not the minimiser).
 
     Returns
     -------
@@ -289,6 +297,9 @@ def fit_vector_scaling(logits: ArrayLike, labels: ArrayLike, l2: float = 0.0,
 
     Raises
     ------
+    ArgumentTypeError
+        For ``l2`` or ``temperature`` that is not a real number (a string,
+        a bool).
     ValueError
         As :func:`fit_temperature` for ``logits`` and ``labels``; for ``l2``
         negative or not finite; for ``temperature`` not a finite number > 0.
@@ -427,7 +438,11 @@ def fit_matrix_scaling(logits: ArrayLike, labels: ArrayLike, l2_offdiag: float =
     l2_bias : float, default 0.0
         :math:`\lambda_b \ge 0`.
     temperature : float, optional
-        Starting temperature; ``None`` fits it with :func:`fit_temperature`.
+        Starting temperature, a finite number > 0; ``None`` fits it with
+        :func:`fit_temperature`. A start below :math:`\max|z| / 10^6` is
+        raised to that value: from a start so cold the softmax is saturated,
+        the NLL is flat to rounding and L-BFGS-B would not move (the
+        objective is convex, so only the path changes, not the minimiser).
 
     Returns
     -------
@@ -437,6 +452,9 @@ def fit_matrix_scaling(logits: ArrayLike, labels: ArrayLike, l2_offdiag: float =
 
     Raises
     ------
+    ArgumentTypeError
+        For ``l2_offdiag``, ``l2_bias`` or ``temperature`` that is not a real
+        number (a string, a bool).
     ValueError
         As :func:`fit_temperature` for ``logits`` and ``labels``; for
         ``l2_offdiag`` or ``l2_bias`` negative or not finite; for

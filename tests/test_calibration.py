@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+import softmax_nb as snb
 from softmax_nb import (
     ReliabilityCurve,
     cross_entropy,
@@ -512,3 +513,35 @@ def test_plot_reliability_draws_wilson_intervals_and_counts():
     with pytest.raises(ValueError, match="confidence must be in the open interval"):
         plot_reliability(ax, curve, interval=95)
     plt.close(fig)
+
+
+# --- regression tests of the property suite's B14, B15 and B7 (calibration) ---
+Z3 = np.array([[1.0, 2.0, -1.0], [0.5, -3.0, 2.0], [0.0, 0.0, 1.0]])
+Y3 = np.array([0, 2, 1])
+
+
+def test_fit_temperature_bounds_above_one_are_quiet():
+    # B14: the overflow check finfo.max * low itself overflowed ('overflow encountered in scalar multiply')
+    t = fit_temperature(Z3, Y3, bounds=(2.0, 3.0))
+    assert 2.0 <= t <= 3.0
+
+
+@pytest.mark.parametrize("start", [1e-12, 1e-100, 2.7e-255, 1e-308, 5e-324])
+def test_scaling_fits_from_a_tiny_start_temperature(start):
+    # B15: w = 1/T overflowed in the objective (warnings), and from 1e-20 on L-BFGS-B never left the
+    # saturated start (weights 1/T came back); the objective is convex, so the fit must match a T = 1 start
+    ref = fit_vector_scaling(Z3, Y3, l2=1.0, temperature=1.0)
+    fit = fit_vector_scaling(Z3, Y3, l2=1.0, temperature=start)
+    np.testing.assert_allclose(fit.weight, ref.weight, atol=1e-6)
+    np.testing.assert_allclose(fit.bias, ref.bias, atol=1e-6)
+    m = fit_matrix_scaling(Z3, Y3, l2_offdiag=1.0, l2_bias=1.0, temperature=start)
+    assert np.all(np.isfinite(m.weight)) and np.all(np.isfinite(m.bias))
+
+
+def test_scaling_start_temperature_wrong_types_are_argument_type_errors():
+    # B7: numeric strings were accepted (float("2")), other wrong types raised plain ValueErrors
+    for fit in (fit_vector_scaling, fit_matrix_scaling):
+        for bad in ("2", True, [1.0], 1j):
+            with pytest.raises(snb.ArgumentTypeError, match="temperature"):
+                fit(Z3, Y3, temperature=bad)
+        assert np.allclose(fit(Z3, Y3, temperature=np.array(2.0)).weight, fit(Z3, Y3, temperature=2.0).weight)

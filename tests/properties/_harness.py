@@ -39,16 +39,7 @@ from hypothesis import event, settings
 
 # --------------------------------------------------------------------------- known bugs
 #: Bugs this suite found, by ID (the report lists a minimal reproducer for each).
-BUGS: dict[str, str] = {
-    "B7": "exception rule: wrong types raise a plain ValueError, or numpy's own error not naming the "
-          "argument, in wilson_interval and fit_*_scaling's temperature= (numeric strings are accepted "
-          "there; wilson_interval refuses a 0-d array confidence that real_scalar accepts)",
-    "B14": "fit_temperature with bounds[0] > 1 (e.g. bounds=(2.0, 3.0)) leaks 'overflow encountered in scalar "
-           "multiply' from its own check finfo(float64).max * low",
-    "B15": "fit_vector_scaling / fit_matrix_scaling with a valid but tiny start temperature (below about 1e-250: "
-           "temperature=2.7e-255 with l2=1, 1e-308, 5e-324) leak 'overflow encountered in multiply/subtract/"
-           "matmul' from the objective and L-BFGS-B (w = 1/T)",
-}
+BUGS: dict[str, str] = {}  # B1-B16 are fixed; their tests stay in test_prop_known_bugs.py as regressions
 
 # Messages that name the argument by another name (bug B1): parameter -> names tolerated for now.
 _ALIASES_B1 = {"logits": ("z",)}

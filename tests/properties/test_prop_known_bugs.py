@@ -1,10 +1,11 @@
 """The bugs the property suite found, each kept as its failing example (strict xfail).
 
 Each test replays one property of the suite on the example that falsified it, with every
-tolerance of ``_harness.BUGS`` switched off (:func:`_harness.strict`). It fails today (xfail);
-once the package is fixed it passes, and ``strict=True`` turns that XPASS into a failure: then
-delete the test here and the bug's entry in ``_harness.BUGS`` (which re-enables that part of
-the input space in the main properties).
+tolerance of ``_harness.BUGS`` switched off (:func:`_harness.strict`). An open bug's test is a
+strict xfail (``@xfail("B<n>")``); once the package is fixed it passes, and ``strict=True``
+turns that XPASS into a failure: then remove the marker and the bug's entry in
+``_harness.BUGS`` (which re-enables that part of the input space in the main properties), and
+keep the test here as the bug's regression test.
 """
 
 from __future__ import annotations
@@ -224,7 +225,6 @@ def test_B7_cross_entropy_reduction_int(case):
     replay(A.test_every_option_follows_the_exception_rule, case)
 
 
-@xfail("B7")
 @EXPLICIT
 @given(A.CASES)
 @example(case=(_opt(snb.fit_vector_scaling, "temperature"), "2"))  # accepted today
@@ -311,7 +311,6 @@ def test_B16_focal_loss_log_probability_beyond_float32(case):
 
 
 # B14, B15: calibration -------------------------------------------------------------------------
-@xfail("B14")
 @EXPLICIT
 @given(A.CASES)
 @example(case=(_opt(snb.fit_temperature, "bounds"), (2.0, 3.0)))
@@ -319,7 +318,6 @@ def test_B14_fit_temperature_bounds_above_one(case):
     replay(A.test_every_option_follows_the_exception_rule, case)
 
 
-@xfail("B15")
 @EXPLICIT
 @given(A.CASES)
 @example(case=(_opt(snb.fit_vector_scaling, "temperature"), 1e-308))
@@ -327,7 +325,6 @@ def test_B15_fit_vector_scaling_tiny_start_temperature(case):
     replay(A.test_every_option_follows_the_exception_rule, case)
 
 
-@xfail("B15")
 @EXPLICIT
 @given(A.CASES)
 @example(case=(_opt(snb.fit_matrix_scaling, "temperature"), 5e-324))
