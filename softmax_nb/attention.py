@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Literal, NamedTuple, Optional, Union, overload
+from typing import Any, Literal, NamedTuple, Optional, Union, cast, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -162,7 +162,10 @@ def _prepare(q: ArrayLike, k: ArrayLike, v: ArrayLike, mask: ArrayLike | None, c
     offset = _causal_offset(causal, n_q, n_k)
     # s is a Python float, so float32 stays float32 (B1); scaling before the product keeps float16 scores finite (B2)
     with np.errstate(over="ignore"):  # checked below
-        qs = np.multiply(q, s, dtype=work)
+        if s <= float(np.finfo(work).max):
+            qs = np.multiply(q, s, dtype=work)
+        else:  # s itself would round to inf in the work dtype (0 * inf = NaN, ATT4): multiply in float64
+            qs = np.multiply(q, s, dtype=np.float64).astype(work)
     if s > 1.0 and not np.isfinite(qs).all():
         raise ValueError(f"scale * q overflows {work} (scale={s!r}); pass a smaller scale or smaller q")
     qs = np.broadcast_to(qs, (*batch, n_q, q.shape[-1]))
@@ -227,10 +230,11 @@ def _headroom(x: Array, terms: int) -> float:
 
 
 def _unscale(out: Array, c: float, x: Array) -> Array:
-    """Undo the headroom ``c`` of :func:`_headroom`: the output is a convex combination, inside ``[min x, max x]``."""
+    """Undo the headroom ``c`` of :func:`_headroom`: a row is a convex combination, inside ``[min x, max x]``,
+    or exactly 0 (a row with no key, which must stay 0: the clip range includes 0, ATT5)."""
     if c == 1.0:
         return out
-    lo, hi = float(np.min(x)) * c, float(np.max(x)) * c
+    lo, hi = min(float(np.min(x)) * c, 0.0), max(float(np.max(x)) * c, 0.0)
     return np.clip(out, lo, hi) / c
 
 
@@ -328,7 +332,7 @@ def attention(q: ArrayLike, k: ArrayLike, v: ArrayLike, *, mask: ArrayLike | Non
     tile = _tile_allowed(inp.allowed, inp.offset, slice(0, n_q), slice(0, n_k), n_q, n_k)
     state = AttentionState()._update(_masked_scores(inp.qs, inp.k_w, tile), inp.v_w * c if c != 1.0 else inp.v_w,
                                      _overflow_message(inp.qs.dtype))
-    return _finish(state.output, state.logsumexp, inp, c, return_lse)
+    return _finish(state.output, np.asarray(state.logsumexp), inp, c, return_lse)
 
 
 def _finish(out: Array, lse: Array, inp: _Inputs, c: float,
@@ -440,7 +444,8 @@ def _as_blocks(blocks: Any, name: str) -> list[Any]:
     return list(blocks)
 
 
-def merge_attention(outputs: Sequence[ArrayLike], lses: Sequence[ArrayLike]) -> tuple[Array, Array]:
+def merge_attention(outputs: Sequence[ArrayLike],
+                    lses: Sequence[ArrayLike]) -> tuple[Array, Union[Array, np.floating[Any]]]:
     r"""Attention over all keys from the (output, log-sum-exp) pairs of disjoint key blocks.
 
     Block :math:`b` of the keys gives, per query, the output
@@ -476,9 +481,10 @@ def merge_attention(outputs: Sequence[ArrayLike], lses: Sequence[ArrayLike]) -> 
     out : numpy.ndarray
         Shape ``(..., n_q, d_v)``, in the common dtype of ``outputs``
         (float16 is computed in float32 and rounded once).
-    lse : numpy.ndarray
+    lse : numpy.ndarray or numpy scalar
         Shape ``(..., n_q)``, in the work dtype of all inputs (float32 when
-        the widest input is float16).
+        the widest input is float16); a numpy scalar for 1-D outputs (one
+        query), as :func:`~softmax_nb.core.logsumexp` returns for 1-D input.
 
     Raises
     ------
@@ -590,10 +596,8 @@ def attention_backward(grad_out: ArrayLike, q: ArrayLike, k: ArrayLike, v: Array
     """
     bq, bk = check_positive_int(block_q, "block_q"), check_positive_int(block_k, "block_k")
     inp = _prepare(q, k, v, mask, causal, scale)
-    qs, k_w, v_w, batch, offset = inp.qs, inp.k_w, inp.v_w, inp.batch, inp.offset
-    work = qs.dtype
-    n_q, n_k, d_v = qs.shape[-2], k_w.shape[-2], v_w.shape[-1]
-    shape_o = (*batch, n_q, d_v)
+    work = inp.qs.dtype
+    shape_o = (*inp.batch, inp.qs.shape[-2], inp.v_w.shape[-1])
     g = as_float_array(grad_out, "grad_out")
     o = as_float_array(out, "out")
     for arr, name in ((g, "grad_out"), (o, "out")):
@@ -605,14 +609,77 @@ def attention_backward(grad_out: ArrayLike, q: ArrayLike, k: ArrayLike, v: Array
         raise ValueError(f"lse must have shape {shape_o[:-1]} (one per query), got {L.shape}")
     if np.isnan(L).any() or np.isposinf(L).any():
         raise ValueError("lse must be finite or -inf (a row with no allowed key), got NaN or +inf")
-    g, o, L = g.astype(work, copy=False), o.astype(work, copy=False), L.astype(work, copy=False)
-    D = np.sum(g * o, axis=-1)  # <p_i, dP_i> = <G_i, O_i>
+    with np.errstate(over="ignore"):  # a float64 out or lse beyond a float32 work dtype: checked next
+        o, L = o.astype(work, copy=False), L.astype(work, copy=False)
+    if not np.isfinite(o).all():
+        raise ValueError(f"out must be finite in the work dtype {work}, got values beyond its range")
+    if np.isposinf(L).any():
+        raise ValueError(f"lse must be finite or -inf in the work dtype {work}, got values beyond its range")
     L_safe = finite_or_zero(L)
+    with np.errstate(over="ignore"):  # a float64 grad_out beyond a float32 work dtype: the rare path below
+        g_w = g.astype(work, copy=False)
+    first = _backward_tiles(g_w, o, L_safe, inp, bq, bk) if np.isfinite(g_w).all() else None
+    grads: list[Optional[Array]] = list(first) if first is not None else [None, None, None]
+    ok = [d is not None and bool(np.isfinite(d).all()) for d in grads]
+    shifts = [0, 0, 0]
+    if not all(ok):
+        # rare: G * O, G V^T or a partial sum overflowed; the gradients that did are computed again with
+        # G 2^-k2 and scaled back at the end (exact); the finite ones keep full precision (ATT3)
+        k2 = _grad_headroom(g, o, inp)
+        again = _backward_tiles(np.ldexp(g.astype(np.result_type(g, work), copy=False), -k2).astype(work),
+                                o, L_safe, inp, bq, bk) if k2 else None
+        for i in range(3):
+            if not ok[i]:
+                if again is None or not np.isfinite(again[i]).all():
+                    raise ValueError(f"the gradients overflow {work}: lse must be the log-sum-exp the forward pass "
+                                     "returned for these q, k, mask and causal (a score far above its row's lse "
+                                     "gives exp overflow), or grad_out and v are too large for the dtype")
+                grads[i], shifts[i] = again[i], k2
+    dq, dk, dv = (cast(Array, d) for d in grads)
+    with np.errstate(over="ignore", invalid="ignore"):  # a gradient beyond its array's dtype: checked below
+        if inp.scale <= float(np.finfo(work).max):
+            dq *= inp.scale
+        else:  # the scale rounds to inf in float32 (0 * inf = NaN, ATT4): multiply in float64
+            dq = (dq * np.float64(inp.scale)).astype(work)
+        summed = [_sum_to(d, a.shape) for d, a in ((dq, inp.q), (dk, inp.k), (dv, inp.v))]
+        summed = [np.ldexp(d, k) if k else d for d, k in zip(summed, shifts)]  # undo the headroom (exact)
+        res = [d.astype(a.dtype, copy=False) for d, a in zip(summed, (inp.q, inp.k, inp.v))]
+    for d, name, a in zip(res, "qkv", (inp.q, inp.k, inp.v)):
+        if not np.isfinite(d).all():
+            raise ValueError(f"the gradient d{name} overflows {a.dtype} (the dtype of {name}): the exact gradient "
+                             "is beyond its range; pass float64 arrays or a smaller grad_out")
+    return res[0], res[1], res[2]
+
+
+def _grad_headroom(g: Array, o: Array, inp: _Inputs) -> int:
+    r"""The least :math:`k \ge 0` with :math:`2 d_v\, n\, \max|G| \max(|O|, |V|, 1) \max(|sQ|, |K|, 1)\,
+    2^{-k} \le \max/4` (:math:`n = \max(n_q, n_k)`): with :math:`G 2^{-k}`, no product or partial sum of
+    :math:`D`, :math:`dP`, :math:`dS`, :math:`dV`, :math:`dQ`, :math:`dK` can overflow the work dtype."""
+    top = float(np.finfo(inp.qs.dtype).max)
+    g_max = float(np.max(np.abs(g), initial=0.0))
+    if g_max == 0.0:
+        return 0
+    big = [float(np.max(np.abs(a), initial=1.0)) for a in (o, inp.v_w, inp.qs, inp.k_w)]
+    n = max(inp.qs.shape[-2], inp.k_w.shape[-2])
+    excess = (math.log2(g_max) + math.log2(2 * max(o.shape[-1], 1) * n) + math.log2(max(big[0], big[1]))
+              + math.log2(max(big[2], big[3])) - math.log2(top / 4))
+    return max(math.ceil(excess), 0)
+
+
+def _backward_tiles(g: Array, o: Array, L_safe: Array, inp: _Inputs, bq: int,
+                    bk: int) -> tuple[Array, Array, Array]:
+    """The tile loop of :func:`attention_backward` in the work dtype: ``(dq / s, dk, dv)`` before the
+    sums over broadcast axes; an overflow leaves inf or NaN (no warning), for the caller to check."""
+    qs, k_w, v_w, batch, offset = inp.qs, inp.k_w, inp.v_w, inp.batch, inp.offset
+    work = qs.dtype
+    n_q, n_k, d_v = qs.shape[-2], k_w.shape[-2], v_w.shape[-1]
     kb = np.broadcast_to(k_w, (*batch, n_k, k_w.shape[-1]))
     vb = np.broadcast_to(v_w, (*batch, n_k, d_v))
     dq = np.zeros(qs.shape, dtype=work)
     dk = np.zeros(kb.shape, dtype=work)
     dv = np.zeros(vb.shape, dtype=work)
+    with np.errstate(over="ignore", invalid="ignore"):
+        D = np.sum(g * o, axis=-1)  # <p_i, dP_i> = <G_i, O_i>
     for r0 in range(0, n_q, bq):
         rows = slice(r0, min(r0 + bq, n_q))
         for c0 in range(0, n_k, bk):
@@ -623,10 +690,10 @@ def attention_backward(grad_out: ArrayLike, q: ArrayLike, k: ArrayLike, v: Array
             if tile is not None and not tile.any():
                 continue
             sc = _masked_scores(qs[..., rows, :], kb[..., cols, :], tile)
-            top = np.max(sc)
+            top = np.max(sc, initial=-np.inf)  # initial: an empty batch (ATT1)
             if np.isnan(top) or top == np.inf:
                 raise ValueError(_overflow_message(work))
-            with np.errstate(over="ignore", invalid="ignore"):  # an inconsistent lse is caught below
+            with np.errstate(over="ignore", invalid="ignore"):  # an inconsistent lse or an overflow: checked
                 p = np.exp(sc - L_safe[..., rows, None])  # recomputed probabilities; 0 where masked
                 g_r = g[..., rows, :]
                 dv[..., cols, :] += np.swapaxes(p, -1, -2) @ g_r
@@ -634,11 +701,4 @@ def attention_backward(grad_out: ArrayLike, q: ArrayLike, k: ArrayLike, v: Array
                 ds = p * (dp - D[..., rows, None])  # softmax VJP
                 dq[..., rows, :] += ds @ kb[..., cols, :]
                 dk[..., cols, :] += np.swapaxes(ds, -1, -2) @ qs[..., rows, :]  # qs holds s*q already
-    if not (np.isfinite(dq).all() and np.isfinite(dk).all() and np.isfinite(dv).all()):
-        raise ValueError(f"the gradients overflow {work}: lse must be the log-sum-exp the forward pass returned "
-                         "for these q, k, mask and causal (a score far above its row's lse gives exp overflow), "
-                         "or grad_out and v are too large for the dtype")
-    dq *= inp.scale
-    return (_sum_to(dq, inp.q.shape).astype(inp.q.dtype, copy=False),
-            _sum_to(dk, inp.k.shape).astype(inp.k.dtype, copy=False),
-            _sum_to(dv, inp.v.shape).astype(inp.v.dtype, copy=False))
+    return dq, dk, dv

@@ -120,7 +120,7 @@ def _fold(m: _Stat, d: _Stat, o: Optional[_Stat], x: NDArray[np.floating], x_max
     alpha = _rescale(m, m_new)
     with np.errstate(over="ignore"):  # x - m only overflows to -inf, whose exp is the correct 0
         p = np.exp(x - finite_or_zero(np.asarray(m_new))[..., None])
-    d_new = d * alpha + np.sum(p, axis=-1)
+    d_new = d * alpha + np.sum(p, axis=-1)  # no overflow: a block adds n terms <= 1, far below ulp(max)
     o_new = None if values is None or o is None else o * alpha[..., None] + p @ values
     return m_new, d_new, o_new
 
@@ -133,9 +133,18 @@ def _combine(ms: list[_Stat], ds: list[_Stat], os: Optional[list[_Stat]] = None)
     """
     m = functools.reduce(np.maximum, ms)
     ws = [_rescale(mb, m) for mb in ms]
-    d = functools.reduce(np.add, [db * w for db, w in zip(ds, ws)])
-    o = None if os is None else functools.reduce(np.add, [ob * w[..., None] for ob, w in zip(os, ws)])
+    with np.errstate(over="ignore"):  # checked by the callers (a sum beyond the dtype: STR5)
+        d = functools.reduce(np.add, [db * w for db, w in zip(ds, ws)])
+        o = None if os is None else functools.reduce(np.add, [ob * w[..., None] for ob, w in zip(os, ws)])
     return m, d, o
+
+
+def _check_merged_sum(d: _Stat, n_others: int) -> None:
+    """Refuse a merge whose sum :math:`d` overflows the dtype (only user-built states can get there)."""
+    if not np.isfinite(d).all():
+        which = "other (others[0])" if n_others == 1 else "others"
+        raise ValueError(f"the merged sum d = sum_b d_b e^(m_b - m) of self and {which} overflows "
+                         f"{np.result_type(d)}; the states' sums d are too large to merge")
 
 
 # --------------------------------------------------------------------------- validation of states and blocks
@@ -182,9 +191,16 @@ def _check_others(others: tuple[Any, ...], cls: type) -> None:
                                     f"{cls.__name__}, got {type(other).__name__}")
 
 
-def _lse(m: _Stat, d: _Stat) -> NDArray[np.floating]:
+def _ldexp(o: _Stat, k: int) -> _Stat:
+    """:math:`2^k o`, exact unless it underflows; a scalar ``o`` (the 0 of a fresh state) is left as it is."""
+    return o if k == 0 or np.ndim(o) == 0 else np.ldexp(o, k)
+
+
+def _lse(m: _Stat, d: _Stat) -> Union[NDArray[np.floating], np.floating[Any]]:
+    r""":math:`m + \log d`: an array per row, a numpy scalar for one row (the package's scalar rule)."""
     with np.errstate(divide="ignore"):  # log(0) = -inf is the right answer for an empty sum
-        return np.asarray(m + np.log(d))
+        lse = np.asarray(m + np.log(d))
+    return lse[()] if lse.ndim == 0 else lse
 
 
 # --------------------------------------------------------------------------- the (m, d) state
@@ -306,11 +322,16 @@ class SoftmaxAccumulator:
                 _check_rows(self.m, self.d, np.shape(other.m), "other" if len(others) == 1 else f"others[{i}]")
         states = (self, *others)
         m, d, _ = _combine([s.m for s in states], [s.d for s in states])
+        _check_merged_sum(d, len(others))
         return SoftmaxAccumulator(m, d)
 
     @property
-    def logsumexp(self) -> NDArray[np.floating]:
-        r""":math:`\operatorname{LSE} = m + \log d` of every column seen so far (``-inf`` for none)."""
+    def logsumexp(self) -> Union[NDArray[np.floating], np.floating[Any]]:
+        r""":math:`\operatorname{LSE} = m + \log d` of every column seen so far (``-inf`` for none).
+
+        An array of shape ``rows``, or a numpy scalar when the blocks are 1-D (one row), as
+        :func:`~softmax_nb.core.logsumexp` returns for 1-D input.
+        """
         return _lse(self.m, self.d)
 
     def normalise(self, block: ArrayLike) -> NDArray[np.floating]:
@@ -337,12 +358,14 @@ class SoftmaxAccumulator:
         ValueError
             If a row has seen only ``-inf`` (or nothing), where softmax is
             undefined (the package's input policy, :mod:`softmax_nb.core`),
-            or the rows do not match.
+            or the rows of ``block`` do not match.
         """
         x = _as_block(block, "block")
         _check_rows(self.m, self.d, x.shape[:-1], "block")
         m = np.asarray(self.m)
-        check_max(m, "the accumulated input")
+        if np.isneginf(m).any():  # m has no NaN or +inf (the state's invariant)
+            raise ValueError("block cannot be normalised: a row of the accumulator has seen only -inf (or nothing), "
+                             "where softmax is undefined; fold in at least one finite entry per row first")
         with np.errstate(over="ignore"):  # x - m only overflows to -inf, whose exp is the correct 0
             return np.exp(x - m[..., None]) / np.asarray(self.d)[..., None]
 
@@ -378,7 +401,14 @@ class AttentionState:
         ``(..., n_q)``), or scalars for a fresh state.
     o : numpy.ndarray or float
         The unnormalised output, shape ``rows + (d_v,)``; ``0.0`` for a
-        fresh state.
+        fresh state. It is held as :math:`2^{-e}\, o` with :math:`e` =
+        ``o_exp``.
+    o_exp : int, default 0
+        Power-of-two headroom :math:`e \ge 0` of ``o``: 0 unless the values
+        come near the dtype's maximum, where :meth:`update` and :meth:`merge`
+        raise it so that :math:`2^{-e} o` cannot overflow (the output
+        :math:`o / d` is finite whenever the values are). Scaling by a
+        power of two is exact, and :attr:`output` undoes it.
 
     Examples
     --------
@@ -393,9 +423,15 @@ class AttentionState:
     m: _Stat = -math.inf
     d: _Stat = 0.0
     o: _Stat = 0.0
+    o_exp: int = 0
 
     def __post_init__(self) -> None:
         _check_state(self.m, self.d)
+        if isinstance(self.o_exp, (bool, np.bool_)) or not isinstance(self.o_exp, (int, np.integer)):
+            raise ArgumentTypeError(f"o_exp must be an integer >= 0, got {type(self.o_exp).__name__}")
+        if self.o_exp < 0:
+            raise ValueError(f"o_exp must be an integer >= 0, got {self.o_exp!r}")
+        self.o_exp = int(self.o_exp)
         o = np.asarray(self.o)
         if o.dtype.kind not in "fiu":
             raise ArgumentTypeError(f"o must be a real number or array, got dtype {o.dtype}")
@@ -411,20 +447,34 @@ class AttentionState:
         if not isinstance(other, AttentionState):
             return NotImplemented
         return bool(np.array_equal(self.m, other.m) and np.array_equal(self.d, other.d)
-                    and np.array_equal(self.o, other.o))
+                    and np.array_equal(self.o, other.o) and self.o_exp == other.o_exp)
 
     __hash__ = None  # type: ignore[assignment]  # mutable
 
     def _update(self, scores: NDArray[np.floating], values: NDArray[np.floating],
-                invalid: Optional[str] = None) -> AttentionState:
-        """:meth:`update` on checked arrays in the work dtype; ``invalid``: the message for NaN/+inf scores."""
+                invalid: Optional[str] = None, *, v_max: Optional[float] = None) -> AttentionState:
+        """:meth:`update` on checked arrays in the work dtype; ``invalid``: the message for NaN/+inf scores.
+
+        ``v_max`` (the largest ``|values|``) turns on the headroom of ``o``; without it the caller
+        guarantees that ``o`` cannot overflow (the attention functions scale the values beforehand).
+        """
         if scores.shape[-1]:
             s_max = np.max(scores, axis=-1)
             if invalid is None:
                 check_no_nan_or_posinf(s_max, "scores")
             elif np.isnan(s_max).any() or np.isposinf(s_max).any():
                 raise ValueError(invalid)
-            self.m, self.d, self.o = _fold(self.m, self.d, self.o, scores, s_max, values)
+            o, o_exp = self.o, self.o_exp
+            if v_max is not None:  # |o alpha + p @ v| <= max|o| + n max|v|: keep it below half the maximum (STR1)
+                top = float(np.finfo(values.dtype).max)
+                r = float(np.max(np.abs(o), initial=0.0)) / top + scores.shape[-1] * math.ldexp(v_max / top, -o_exp)
+                if r > 0.5:
+                    k = math.ceil(math.log2(4 * r))
+                    o, o_exp = _ldexp(o, -k), o_exp + k
+                if o_exp:
+                    values = np.ldexp(values, -o_exp)
+            self.m, self.d, self.o = _fold(self.m, self.d, o, scores, s_max, values)
+            self.o_exp = o_exp
         return self
 
     def update(self, scores: ArrayLike, values: ArrayLike) -> AttentionState:
@@ -461,15 +511,20 @@ class AttentionState:
         if v.ndim < 2 or v.shape[-2] != s.shape[-1]:
             raise ValueError(f"values must have shape (..., n, d_v) with n = {s.shape[-1]} keys (the last axis "
                              f"of scores), got {v.shape}")
-        if s.ndim >= 2 and np.broadcast_shapes(s.shape[:-2], v.shape[:-2]) != s.shape[:-2]:
+        try:
+            fits = np.broadcast_shapes(s.shape[:-2], v.shape[:-2]) == s.shape[:-2]
+        except ValueError:  # numpy's message names neither array (STR2)
+            fits = False
+        if not fits:
             raise ValueError(f"the leading axes of values {v.shape[:-2]} must broadcast to those of scores "
-                             f"{s.shape[:-2]}")
-        if not np.isfinite(v).all():
+                             f"{s.shape[:-2]} (scores has shape {s.shape}, values {v.shape})")
+        v_max = float(np.max(np.abs(v), initial=0.0))
+        if not math.isfinite(v_max):
             raise ValueError("values must contain only finite numbers, got NaN or ±inf")
         _check_rows(self.m, self.d, s.shape[:-1], "scores")
         if np.ndim(self.o) and np.shape(self.o)[-1] != v.shape[-1]:
             raise ValueError(f"values have d_v = {v.shape[-1]} columns, but the state holds {np.shape(self.o)[-1]}")
-        return self._update(s, v.astype(np.result_type(s, work_dtype(v.dtype)), copy=False))
+        return self._update(s, v.astype(np.result_type(s, work_dtype(v.dtype)), copy=False), v_max=v_max)
 
     def merge(self, *others: AttentionState) -> AttentionState:
         r"""Combine states over disjoint key blocks into a new one.
@@ -498,19 +553,37 @@ class AttentionState:
             if not _is_fresh(other.m, other.d):
                 _check_rows(self.m, self.d, np.shape(other.m), "other" if len(others) == 1 else f"others[{i}]")
         states = (self, *others)
-        m, d, o = _combine([s.m for s in states], [s.d for s in states], [s.o for s in states])
-        return AttentionState(m, d, o)
+        o_exp = max(s.o_exp for s in states)
+        os = [_ldexp(s.o, s.o_exp - o_exp) for s in states]
+        top = float(np.finfo(np.result_type(*os, np.float16)).max)
+        r = sum(float(np.max(np.abs(o), initial=0.0)) / top for o in os)
+        if r > 0.75:  # the weighted sum of the o's could overflow: more headroom (an update leaves r <= 1/2)
+            k = math.ceil(math.log2(4 * r))
+            os, o_exp = [_ldexp(o, -k) for o in os], o_exp + k
+        m, d, o = _combine([s.m for s in states], [s.d for s in states], os)
+        _check_merged_sum(d, len(others))
+        return AttentionState(m, d, o, o_exp)
 
     @property
-    def logsumexp(self) -> NDArray[np.floating]:
-        r""":math:`L = m + \log d` per row: the log-sum-exp of the scores seen (``-inf`` for none)."""
+    def logsumexp(self) -> Union[NDArray[np.floating], np.floating[Any]]:
+        r""":math:`L = m + \log d` per row: the log-sum-exp of the scores seen (``-inf`` for none).
+
+        An array of shape ``rows``, or a numpy scalar for 1-D scores (one row).
+        """
         return _lse(self.m, self.d)
 
     @property
     def output(self) -> NDArray[np.floating]:
-        r"""The attention output :math:`o / d` per row; exactly 0 for a row that has seen no key."""
+        r"""The attention output :math:`2^{e} o / d` per row; exactly 0 for a row that has seen no key."""
         d, o = np.asarray(self.d), np.asarray(self.o)
-        return o / np.where(d > 0, d, 1)[..., None] if o.ndim else o
+        if not o.ndim:
+            return o
+        out = o / np.where(d > 0, d, 1)[..., None]
+        if self.o_exp:  # a convex combination of finite values: clip what rounding pushed past the maximum
+            top = np.finfo(out.dtype).max
+            with np.errstate(over="ignore"):
+                out = np.clip(np.ldexp(out, self.o_exp), -top, top)
+        return out
 
 
 # --------------------------------------------------------------------------- online softmax

@@ -666,3 +666,80 @@ def test_attention_docstring_examples():
         result = doctest.testmod(attn_mod, extraglobs={"np": np},
                                  optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0 and result.attempted >= 6
+
+
+# --------------------------------------------------------------------------- overflow of the backward pass (ATT3, ATT4)
+def _backward_ref(g, q, k, v, scale):
+    """The gradients written out in float64 from the definition (one batch element, no mask)."""
+    q, k, v, g = (np.asarray(a, np.float64) for a in (q, k, v, g))
+    s = q @ k.T * scale
+    p = np.exp(s - s.max(axis=-1, keepdims=True))
+    p /= p.sum(axis=-1, keepdims=True)
+    dp = g @ v.T
+    ds = p * (dp - np.sum(dp * p, axis=-1, keepdims=True))
+    return scale * ds @ k, scale * ds.T @ q, p.T @ g
+
+
+def test_backward_with_grad_out_times_values_beyond_the_dtype():
+    """ATT3: G * O and G V^T overflow float32 although every gradient is finite: grad_out is scaled by 2^-k."""
+    rng = np.random.default_rng(3)
+    q, k = (rng.normal(size=(3, 2)) * 1e-3).astype(np.float32), (rng.normal(size=(4, 2)) * 1e-3).astype(np.float32)
+    v = (rng.uniform(-1, 1, size=(4, 2)) * 3e38).astype(np.float32)
+    g = rng.uniform(-1e-37, 1e-37, size=(3, 2)).astype(np.float32)
+    g[0, 0] = 4.0  # |G| |O| up to 1e39; tiny q and k keep dq and dk (about 1e36) finite
+    out, lse = attention(q, k, v, return_lse=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = attention_backward(g, q, k, v, out, lse, block_k=3)
+    want = _backward_ref(g, q, k, v, 1 / math.sqrt(2))
+    for a, b in zip(got, want):
+        assert a.dtype == np.float32
+        np.testing.assert_allclose(a.astype(np.float64), b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
+
+
+@pytest.mark.parametrize("case", ["float16 dq", "float64 grad_out"])
+def test_backward_gradient_beyond_the_dtype_of_its_array_is_refused(case):
+    """ATT3: the exact gradient does not fit the dtype of q (float16 -65540) or v (float32 3.5e38)."""
+    if case == "float16 dq":
+        q, k, v = np.zeros((1, 1), np.float16), np.float16([[0.0], [32768.0]]), np.float16([[8.0], [0.0]])
+        out, lse = attention(q, k, v, return_lse=True)
+        g, match = np.ones((1, 1), np.float16), r"^the gradient dq overflows float16 \(the dtype of q\)"
+    else:
+        q = k = v = out = np.zeros((1, 1), np.float32)
+        lse, g, match = np.zeros(1, np.float32), np.array([[3.5e38]]), r"^the gradient dv overflows float32"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=match):
+            attention_backward(g, q, k, v, out, lse)
+
+
+def test_scale_beyond_float32_with_zero_queries():
+    """ATT4: scale = 1e300 rounds to inf in float32; s * q is taken in float64, so q = 0 gives scores 0."""
+    q = k = np.zeros((1, 2), np.float32)
+    v = np.float32([[1.0, 3.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out, lse = attention(q, k, v, scale=1e300, return_lse=True)
+        assert out.dtype == np.float32 and out.tolist() == [[1.0, 3.0]] and lse.tolist() == [0.0]
+        dq, dk, dv = attention_backward(np.ones((1, 2), np.float32), q, k, v, out, lse, scale=1e300)
+        assert dq.tolist() == [[0.0, 0.0]] and dk.tolist() == [[0.0, 0.0]] and dv.tolist() == [[1.0, 1.0]]
+        with pytest.raises(ValueError, match=r"^scale \* q overflows float32"):
+            attention(np.ones((1, 2), np.float32), k, v, scale=1e300)
+
+
+def test_backward_with_an_empty_batch():
+    """ATT1: q of shape (0, n_q, d) gives an empty dq and zero dk, dv (no query contributes)."""
+    q = np.zeros((0, 2, 2))
+    k = v = np.ones((3, 2))
+    dq, dk, dv = attention_backward(q, q, k, v, q, np.zeros((0, 2)), block_q=1, block_k=2)
+    assert dq.shape == q.shape and dk.tolist() == np.zeros((3, 2)).tolist() and dv.tolist() == dk.tolist()
+
+
+@pytest.mark.parametrize("fn", [attention, tiled_attention])
+def test_rows_with_no_key_stay_zero_on_the_headroom_path(fn):
+    """ATT5: values near the maximum take the headroom path; a row that sees no key is still exactly 0."""
+    v = np.array([[1.7e308, -3.0], [1.0e308, -1.7e308]])
+    q, k = np.zeros((3, 1)), np.zeros((2, 1))
+    out = fn(q, k, v, causal="bottom_right")
+    assert out[0].tolist() == [0.0, 0.0]
+    np.testing.assert_allclose(out[1:], reference(q, k, v, causal="bottom_right")[1:], rtol=1e-14)

@@ -155,7 +155,7 @@ def test_fresh_accumulator_is_empty_sum():
         warnings.simplefilter("error")
         assert SoftmaxAccumulator().logsumexp == NEG_INF
         assert SoftmaxAccumulator().update([NEG_INF, NEG_INF]).logsumexp == NEG_INF
-    with pytest.raises(ValueError, match="every entry is -inf"):
+    with pytest.raises(ValueError, match="^block cannot be normalised: a row of the accumulator has seen only -inf"):
         SoftmaxAccumulator().update([NEG_INF]).normalise([NEG_INF])
 
 
@@ -400,7 +400,7 @@ def test_normalise_messages_name_the_argument():
         acc.normalise(np.zeros((3, 1)))
     with pytest.raises(ValueError, match=r"^block must have at least one dimension \(the class axis\), got a scalar$"):
         acc.normalise(np.float64(1.0))
-    with pytest.raises(ValueError, match="^the accumulated input has a slice along the class axis where every entry"):
+    with pytest.raises(ValueError, match="^block cannot be normalised: a row of the accumulator has seen only -inf"):
         SoftmaxAccumulator().normalise([1.0])
 
 
@@ -477,3 +477,52 @@ def test_float32_state_merged_with_a_fresh_one_stays_float32():
     for merged in (a.merge(SoftmaxAccumulator()), SoftmaxAccumulator().merge(a)):
         assert np.asarray(merged.d).dtype == np.asarray(merged.m).dtype == np.float32
         assert merged == a
+
+
+# --------------------------------------------------------------------------- headroom of o and overflowing sums
+def test_attention_state_values_near_the_maximum_keep_a_finite_o():
+    """STR1: o = sum e^(s - m) v would overflow float32 (4 x 3e38); it is held as 2^-e o, the output is exact."""
+    v = np.float32([[3e38], [3e38], [-1e38], [2e38]])
+    s = np.float32([[0.0, 0.0, 0.0, 0.0], [0.0, -1.0, 2.0, -np.inf]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        st_ = snb.AttentionState().update(s, v)
+        halves = snb.AttentionState().update(s[:, :2], v[:2]), snb.AttentionState().update(s[:, 2:], v[2:])
+        merged = halves[0].merge(halves[1])
+    assert st_.o_exp > 0 and np.isfinite(st_.o).all() and st_.output.dtype == np.float32
+    w = np.exp(s.astype(np.float64))
+    ref = (w @ v.astype(np.float64)) / w.sum(axis=-1, keepdims=True)
+    for got in (st_.output, merged.output):
+        np.testing.assert_allclose(got.astype(np.float64), ref, rtol=1e-6)
+    assert halves[0].merge(halves[1]) == halves[1].merge(halves[0])
+    assert st_.merge(snb.AttentionState()) == st_  # a fresh state stays neutral with a headroom
+    small = snb.AttentionState().update(s, np.ones((4, 1), np.float32))
+    assert small.o_exp == 0  # the common path keeps o as it is
+
+
+def test_attention_state_o_exp_is_a_nonnegative_integer():
+    assert snb.AttentionState(np.zeros(1), np.ones(1), np.ones((1, 1)), 3).output[0, 0] == 8.0
+    with pytest.raises(ValueError, match="^o_exp must be an integer >= 0, got -1$"):
+        snb.AttentionState(np.zeros(1), np.ones(1), np.ones((1, 1)), -1)
+    for bad in (True, 1.0, "1"):
+        with pytest.raises(snb.ArgumentTypeError, match="^o_exp must be an integer >= 0"):
+            snb.AttentionState(np.zeros(1), np.ones(1), np.ones((1, 1)), bad)
+
+
+def test_sums_beyond_the_dtype_are_refused_without_a_warning():
+    """STR5: merging user-built states with d near the maximum; the sum is not representable."""
+    big = SoftmaxAccumulator(np.float64(0.0), np.float64(1e308))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"of self and other \(others\[0\]\) overflows float64"):
+            big.merge(SoftmaxAccumulator(np.float64(0.0), np.float64(1e308)))
+        with pytest.raises(ValueError, match="overflows float64"):
+            snb.AttentionState(np.zeros(1), np.float64([1e308]), np.zeros((1, 1))).merge(
+                snb.AttentionState(np.zeros(1), np.float64([1e308]), np.zeros((1, 1))))
+    assert big.d == 1e308  # nothing modified
+
+
+def test_attention_state_values_must_match_the_rows_of_one_row_scores():
+    """STR2's twin: 1-D scores (one row) take 2-D values only."""
+    with pytest.raises(ValueError, match="must broadcast to those of scores"):
+        snb.AttentionState().update(np.zeros(3), np.zeros((2, 3, 1)))

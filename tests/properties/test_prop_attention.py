@@ -40,22 +40,7 @@ CAUSAL = [False, True, "top_left", "bottom_right"]
 EXPLICIT = settings(phases=[Phase.explicit], database=None, deadline=None)
 
 #: Bugs these properties found (report: minimal reproducers); each has a strict xfail test below.
-KNOWN = {
-    "ATT1": "attention_backward with a zero-size batch axis (q of shape (0, n_q, d)) raises numpy's "
-            "'zero-size array to reduction operation maximum which has no identity', naming no argument",
-    "ATT2": "merge_attention with 1-D outputs (one query, shape (d_v,)) returns the log-sum-exp as a 0-d "
-            "array, not a numpy scalar (the package's scalar rule)",
-    "ATT3": "attention_backward leaks numpy RuntimeWarnings on overflow: 'overflow encountered in multiply' when "
-            "grad_out * out exceeds the work dtype (D = rowsum(G * O); the exact gradients are finite), 'overflow "
-            "encountered in cast' when a gradient exceeds the range of the dtype of q, k or v (float16 "
-            "dq = -65540) or a float64 grad_out exceeds the float32 work dtype",
-    "ATT5": "a row that attends to no key gets the largest value instead of 0 when the values are near the "
-            "dtype's maximum (the headroom path clips every row into [min v, max v]): attention(np.zeros((2, 1)), "
-            "np.zeros((1, 1)), np.array([[1.7e308]]), causal='bottom_right')[0] is 1.7e308; the same in "
-            "tiled_attention and merge_attention([np.float32([3.4e38])], [np.float32(-np.inf)])",
-    "ATT4": "attention with a scale beyond the float32 range (scale=1e300, float32 or float16 input) and a zero "
-            "in q leaks 'invalid value encountered in multiply' (0 * inf) instead of a result or a ValueError",
-}
+KNOWN: dict[str, str] = {}  # all fixed; their tests below stay as regression tests
 _STRICT = [False]
 
 
@@ -581,7 +566,6 @@ def _xfail(bug):
     return pytest.mark.xfail(strict=True, raises=AssertionError, reason=f"{bug}: {KNOWN[bug]}")
 
 
-@_xfail("ATT1")
 def test_ATT1_backward_with_an_empty_batch_names_no_argument():
     q = np.zeros((0, 2, 2))
     k = v = np.ones((3, 2))
@@ -594,7 +578,6 @@ def test_ATT1_backward_with_an_empty_batch_names_no_argument():
         _STRICT[0] = False
 
 
-@_xfail("ATT3")
 @pytest.mark.parametrize("case", ["dq beyond float16", "grad_out beyond float32", "grad_out * out"])
 def test_ATT3_backward_overflow_leaks_a_warning(case):
     if case == "grad_out * out":  # D = 2 * 3.4e38 overflows float32; exact gradients: dv = 2, dq = dk = 0
@@ -616,7 +599,6 @@ def test_ATT3_backward_overflow_leaks_a_warning(case):
         np.testing.assert_array_equal(res.ok()[2], [[2.0]])
 
 
-@_xfail("ATT5")
 @pytest.mark.parametrize("fn", ["attention", "tiled_attention", "merge_attention"])
 def test_ATT5_a_row_with_no_key_is_zero_even_for_values_near_the_maximum(fn):
     if fn == "merge_attention":
@@ -627,7 +609,6 @@ def test_ATT5_a_row_with_no_key_is_zero_even_for_values_near_the_maximum(fn):
     assert out[0, 0] == 0, f"{fn}: the row that attends to nothing is {out[0, 0]!r}, not 0"
 
 
-@_xfail("ATT4")
 def test_ATT4_scale_beyond_float32_with_a_zero_query():
     q = k = np.zeros((1, 1), np.float32)
     res = call_checked(snb.attention, q, k, np.ones((1, 1), np.float32), scale=1e300)  # a warning fails here
@@ -637,7 +618,6 @@ def test_ATT4_scale_beyond_float32_with_a_zero_query():
         np.testing.assert_array_equal(res.ok(), [[1.0]])  # s * q = 0: every score 0
 
 
-@_xfail("ATT2")
 @EXPLICIT
 @given(merge_cases())
 @example(case=([np.array([1.0, 2.0]), np.array([3.0, 4.0])], [np.array(0.0), np.array(1.0)]))

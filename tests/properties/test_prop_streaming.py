@@ -35,19 +35,7 @@ from _interval import (LD, Approx, Work, arrays, check_close, div, ld, rounded, 
 EXPLICIT = settings(phases=[Phase.explicit], database=None, deadline=None)
 
 #: Bugs these properties found (report: minimal reproducers); each has a strict xfail test below.
-KNOWN = {
-    "STR1": "AttentionState.update with values near the dtype's maximum (float32 3e38, four keys of equal score) "
-            "leaks 'overflow encountered in matmul': the unnormalised o = sum e^(s - m) v overflows although the "
-            "output (3e38) is finite; merge then refuses the state with a message about 'o'",
-    "STR2": "AttentionState.update with values whose leading axes do not broadcast to those of scores raises numpy's "
-            "'shape mismatch: objects cannot be broadcast to a single shape', naming neither argument",
-    "STR3": "SoftmaxAccumulator/AttentionState of 1-D blocks (one row): logsumexp is a 0-d array, not a numpy scalar "
-            "(the package's scalar rule; core.logsumexp returns a numpy scalar)",
-    "STR4": "SoftmaxAccumulator.normalise after rows that saw only -inf refuses with a message naming 'the "
-            "accumulated input', not an argument (block) or the accumulator",
-    "STR5": "SoftmaxAccumulator.merge of valid states whose rescaled sums add beyond the dtype (d = 1e308 twice) "
-            "leaks 'overflow encountered in add'",
-}
+KNOWN: dict[str, str] = {}  # all fixed; their tests below stay as regression tests
 _STRICT = [False]
 
 
@@ -367,19 +355,16 @@ def _xfail(bug):
     return pytest.mark.xfail(strict=True, raises=AssertionError, reason=f"{bug}: {KNOWN[bug]}")
 
 
-@_xfail("STR1")
 def test_STR1_attention_state_values_near_the_maximum():
     res = call_checked(snb.AttentionState().update, np.zeros((1, 4), np.float32), np.full((4, 1), 3e38, np.float32))
     np.testing.assert_allclose(res.ok().output, [[3e38]], rtol=1e-6)
 
 
-@_xfail("STR2")
 def test_STR2_attention_state_batch_mismatch_names_the_arguments():
     res = call_checked(snb.AttentionState().update, np.zeros((2, 2, 3)), np.zeros((5, 3, 1)))
     res.refused((ValueError, ("values", "scores")))
 
 
-@_xfail("STR3")
 @pytest.mark.parametrize("cls", ["SoftmaxAccumulator", "AttentionState"])
 def test_STR3_logsumexp_of_one_row_is_a_numpy_scalar(cls):
     st_ = snb.SoftmaxAccumulator().update([1.0, 2.0]) if cls == "SoftmaxAccumulator" else \
@@ -387,13 +372,11 @@ def test_STR3_logsumexp_of_one_row_is_a_numpy_scalar(cls):
     assert isinstance(st_.logsumexp, np.generic), type(st_.logsumexp)
 
 
-@_xfail("STR4")
 def test_STR4_normalise_after_only_minus_inf_names_an_argument():
     acc = snb.SoftmaxAccumulator().update(np.float64([-np.inf, -np.inf]))
     call_checked(acc.normalise, np.float64([-np.inf, -np.inf])).refused((ValueError, ("block",)))
 
 
-@_xfail("STR5")
 def test_STR5_merge_of_large_sums_does_not_warn():
     a = snb.SoftmaxAccumulator(np.float64(0.0), np.float64(1e308))
     res = call_checked(a.merge, snb.SoftmaxAccumulator(np.float64(0.0), np.float64(1e308)))
