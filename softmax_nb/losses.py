@@ -45,6 +45,7 @@ class axis                          ``dim=1`` (0 for 1-D input)     ``axis`` (de
 from __future__ import annotations
 
 import functools
+import math
 import os
 import sys
 import warnings
@@ -55,6 +56,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._checks import (
+    REDUCTIONS,
+    ArgumentTypeError,
     as_float_array,
     check_axis,
     check_class_weights,
@@ -62,8 +65,8 @@ from ._checks import (
     check_labels,
     check_nonnegative,
     check_positive_int,
+    check_choice,
     check_probabilities,
-    check_reduction,
     check_same_shape,
     check_sigmoid_alpha,
     check_unit_interval,
@@ -82,16 +85,78 @@ __all__ = [
 ]
 
 
-def _reduce(loss: NDArray[np.floating], reduction: str) -> NDArray[np.floating] | np.floating:
-    """Apply ``'mean'``, ``'sum'`` or ``'none'`` to per-sample losses (sums accumulate in float64)."""
+def _total(loss: NDArray[np.floating]) -> tuple[np.float64, int]:
+    """The float64 sum of ``loss`` as ``(s, shift)``, the sum being ``s * 2**shift``.
+
+    A sum of finite terms that overflows float64 (e.g. two losses of 1.7e308) is redone on the
+    terms scaled by the power of two ``2**-64`` (exact), so that a mean inside the range stays
+    finite. The extra pass is only taken after an overflow.
+    """
+    s = np.sum(loss, dtype=np.float64)
+    if np.isinf(s) and np.isfinite(loss).all():
+        return np.sum(np.ldexp(loss.astype(np.float64, copy=False), -64)), 64
+    return s, 0
+
+
+def _unscale(loss: NDArray[np.floating], e: int) -> NDArray[np.floating]:
+    """``loss * 2**e`` (exact unless it leaves the range), in float64 when ``e != 0``."""
+    return np.ldexp(loss.astype(np.float64), e) if e else loss
+
+
+def _reduce(loss: NDArray[np.floating], reduction: str, e: int = 0) -> NDArray[np.floating] | np.floating:
+    """Apply ``'mean'``, ``'sum'`` or ``'none'`` to per-sample losses ``loss * 2**e`` (sums in float64)."""
+    if reduction == "none":
+        return _unscale(loss, e)
+    if reduction == "mean" and loss.size == 0:
+        _warn_empty_mean("loss")
+        return loss.dtype.type(np.nan)
+    s, shift = _total(loss)
     if reduction == "mean":
-        if loss.size == 0:
-            _warn_empty_mean("loss")
-            return loss.dtype.type(np.nan)
-        return np.mean(loss, dtype=np.float64)
-    if reduction == "sum":
-        return np.sum(loss, dtype=np.float64)
-    return loss
+        s = s / loss.size
+    return np.ldexp(s, shift + e)
+
+
+def _check_reduction(reduction: Any) -> str:
+    """``reduction`` must be the string ``'mean'``, ``'sum'`` or ``'none'`` (another type: ArgumentTypeError)."""
+    return check_choice(reduction, REDUCTIONS, "reduction")
+
+
+def _class_weights(weight: ArrayLike, k: int, name: str) -> NDArray[np.float64]:
+    """K finite class weights >= 0 as float64; strings (numeric ones too), objects and complex numbers are
+    an :class:`ArgumentTypeError` naming ``name``."""
+    return check_class_weights(as_float_array(weight, name), k, name)
+
+
+def _weight_exponent(used: NDArray[np.float64]) -> int:
+    """``e`` with ``max(used) * 2**-e`` in [0.5, 1) (0 when no weight is positive).
+
+    Losses are computed with the weights scaled by the power of two ``2**-e`` (exact), so that
+    weights beyond the work dtype's range (float32 logits, weight 1e39 or 1e-112) are neither
+    cast to inf or 0 nor overflow a product whose result, or whose weighted mean, is in range.
+    """
+    m = float(used.max()) if used.size else 0.0
+    return math.frexp(m)[1] if m > 0 else 0
+
+
+def _fits(w: NDArray[np.float64], wd: np.dtype) -> bool:
+    """Whether every positive weight is a normal number of the work dtype ``wd`` (no overflow, no precision lost)."""
+    if wd == np.float64:
+        return True
+    fi = np.finfo(wd)
+    pos = w[w > 0]
+    return not pos.size or bool(fi.tiny <= pos.min() and pos.max() <= fi.max)
+
+
+def _named(func: Callable[..., Any], z: NDArray[np.floating], axis: int) -> NDArray[np.floating]:
+    """``func(z, axis=axis)`` (softmax or log_softmax) with its refusals naming ``logits``, the caller's
+    argument, instead of core's ``z``. Costs nothing on valid input."""
+    try:
+        return func(z, axis=axis)
+    except ValueError as e:
+        msg = str(e)
+        if msg.startswith("z "):
+            raise ValueError("logits" + msg[1:]) from None
+        raise
 
 
 def one_hot(labels: ArrayLike, num_classes: int) -> NDArray[np.float64]:
@@ -168,8 +233,11 @@ def _work_dtype(z: NDArray[np.floating]) -> np.dtype:
 
 
 def _as_out(value: NDArray[np.floating] | np.floating, dtype: np.dtype) -> Any:
-    """Cast a result (array or numpy scalar) from the work dtype back to the input's dtype."""
-    return value.astype(dtype, copy=False) if isinstance(value, np.ndarray) else dtype.type(value)
+    """Cast a result (array or numpy scalar) from the work dtype back to the input's dtype; a 0-d
+    array becomes a numpy scalar (the package's scalar rule)."""
+    if isinstance(value, np.ndarray) and value.ndim:
+        return value.astype(dtype, copy=False)
+    return dtype.type(value)
 
 
 def _check_ignore_index(ignore_index: Any) -> int | None:
@@ -177,8 +245,8 @@ def _check_ignore_index(ignore_index: Any) -> int | None:
     if ignore_index is None:
         return None
     if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(ignore_index, (int, np.integer)):
-        raise ValueError(f"ignore_index must be None or an integer (a target value to skip, "
-                         f"e.g. -100 as in PyTorch), got {ignore_index!r}")
+        raise ArgumentTypeError(f"ignore_index must be None or an integer (a target value to skip, "
+                                f"e.g. -100 as in PyTorch), got {type(ignore_index).__name__} {ignore_index!r}")
     return int(ignore_index)
 
 
@@ -262,14 +330,22 @@ def _ce_per_sample(z: NDArray, t: NDArray, is_prob: bool, keep: NDArray[np.bool_
     """Per-sample cross-entropy (before reduction), computed in the work dtype ``wd``."""
     k = z.shape[axis]
     w = None if weight is None else weight.astype(wd)
-    logp = log_softmax(z.astype(wd, copy=False), axis=axis)
+    logp = _named(log_softmax, z.astype(wd, copy=False), axis)
     if is_prob:
         y = t.astype(wd, copy=False)
         y = (1.0 - eps) * y + eps / k if eps > 0 else y
+        # A class has mass if its target (before any rounding to the work dtype) or the smoothing is
+        # positive and its weight is: 0 * (-inf) must give 0, not NaN, for the others.
+        mass = None if eps > 0 else t > 0
         if w is not None:
-            y = y * _along(w, axis, z.ndim)
-        # 0 * (-inf) must give 0, not NaN: only take logs where the target has mass.
-        loss = -np.sum(y * np.where(y > 0, logp, 0.0), axis=axis, dtype=np.float64)
+            wk = _along(w, axis, z.ndim)
+            y = y * wk
+            mass = wk > 0 if mass is None else mass & (wk > 0)
+        with np.errstate(invalid="ignore"):
+            loss = -np.sum(y * (logp if mass is None else np.where(mass, logp, 0.0)), axis=axis, dtype=np.float64)
+        # NaN only from a mass that rounded to 0 in the work dtype (a target of 5e-324 in float32) on a
+        # -inf log-probability: the exact loss is +inf. An O(N) pass over the per-sample losses.
+        loss = np.where(np.isnan(loss), np.inf, loss) + 0.0
     else:
         loss = -np.squeeze(np.take_along_axis(logp, np.expand_dims(t, axis), axis=axis), axis=axis)
         if w is not None:
@@ -283,14 +359,20 @@ def _ce_per_sample(z: NDArray, t: NDArray, is_prob: bool, keep: NDArray[np.bool_
             # class sums run in float64: in float32, two terms of 2**127 would overflow.
             nll = (1.0 - eps) * loss if eps < 1 else np.zeros_like(loss)
             if w is None:
-                smooth = -np.mean(logp, axis=axis, dtype=np.float64)
+                smooth = -eps * np.mean(logp, axis=axis, dtype=np.float64)
             else:
-                wk = _along(w, axis, z.ndim)
+                # The coefficients eps w_k / K are formed first (a K-vector) when they are normal numbers
+                # of the work dtype: a large weight times a log-probability beyond the range would
+                # overflow before a small eps brings it back.
+                assert weight is not None
+                cw = eps / k * weight
+                coef, scale = (cw, 1.0) if _fits(cw, wd) and cw.min() > 0 else (weight, eps / k)
+                wk = _along(coef.astype(wd), axis, z.ndim)
                 with np.errstate(invalid="ignore"):
-                    smooth = -np.sum(np.where(wk > 0, wk * logp, 0.0), axis=axis, dtype=np.float64) / k
+                    smooth = -np.sum(np.where(wk > 0, wk * logp, 0.0), axis=axis, dtype=np.float64) * scale
             if keep is not None:
                 smooth = np.where(keep, smooth, 0.0)
-            loss = nll + eps * smooth
+            loss = nll + smooth
     return loss
 
 
@@ -394,30 +476,69 @@ def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = -1, label_sm
     z = as_float_array(logits, "logits")
     axis = check_axis(z, axis, "logits")
     eps = check_unit_interval(label_smoothing, "label_smoothing")
-    check_reduction(reduction)
+    reduction = _check_reduction(reduction)
     ignore = _check_ignore_index(ignore_index)
     t, is_prob, keep = _targets(z, target, axis, ignore)
     k = z.shape[axis]
-    wd = _work_dtype(z)
-    w64 = None if weight is None else check_class_weights(weight, k, "weight")
+    mean_of_labels = reduction == "mean" and not is_prob
+    w64, e, wd = _scaled_class_weights(weight, z, t, is_prob, keep, k, mean_of_labels, False)
     loss = _ce_per_sample(z, t, is_prob, keep, w64, eps, axis, wd)
     if wd != np.float64 and not np.isfinite(loss).all():
         # A log-probability beyond the dtype's range (|log p| > max, e.g. logits of -1.8e38 and
         # 1.6e38 in float32) gives inf where the smoothed or weighted loss is finite: redo in float64.
         loss = _ce_per_sample(z, t, is_prob, keep, w64, eps, axis, np.dtype(np.float64))
-    w = None if w64 is None else w64.astype(wd)
+    if w64 is not None and not (np.isfinite(loss).all() and (
+            not mean_of_labels or math.isfinite(_ce_denominator(t, keep, w64, loss.size, is_prob)))):
+        # A weight times a log-probability, or the sum of the weights, beyond float64's range: redo
+        # with the weights scaled by a power of two (a rare path; it costs subnormal targets accuracy).
+        w64, e, wd = _scaled_class_weights(weight, z, t, is_prob, keep, k, mean_of_labels, True)
+        loss = _ce_per_sample(z, t, is_prob, keep, w64, eps, axis, np.dtype(np.float64))
     if reduction == "none":
-        return _as_out(loss, z.dtype)
+        return _as_out(_unscale(loss, e), z.dtype)
     # Sums accumulate in float64: a float32 mean of large losses must not overflow on the way.
+    s, shift = _total(loss)
     if reduction == "sum":
-        return _as_out(np.sum(loss, dtype=np.float64), z.dtype)
-    if w is None and keep is None and loss.size:
-        return _as_out(np.mean(loss, dtype=np.float64), z.dtype)
-    denom = _ce_denominator(t, keep, w, loss.size, is_prob)
+        return _as_out(np.ldexp(s, shift + e), z.dtype)
+    if is_prob or (w64 is None and keep is None):
+        if not loss.size:
+            _warn_empty_mean("cross_entropy")
+            return z.dtype.type(np.nan)
+        return _as_out(np.ldexp(s / loss.size, shift + e), z.dtype)
+    # Labels: the weighted mean does not depend on the scale 2**e of the weights.
+    denom = _ce_denominator(t, keep, w64, loss.size, is_prob)
     if denom == 0:
         _warn_empty_mean("cross_entropy")
         return z.dtype.type(np.nan)
-    return _as_out(np.sum(loss, dtype=np.float64) / denom, z.dtype)
+    return _as_out(np.ldexp(s / denom, shift), z.dtype)
+
+
+def _scaled_class_weights(weight: ArrayLike | None, z: NDArray[np.floating], t: NDArray, is_prob: bool,
+                          keep: NDArray[np.bool_] | None, k: int, mean: bool,
+                          scale: bool) -> tuple[NDArray[np.float64] | None, int, np.dtype]:
+    """Checked class weights (float64), scaled by ``2**-e`` if ``scale`` (see :func:`_weight_exponent`),
+    ``e`` (0 without ``scale``), and the work dtype.
+
+    ``e`` comes from the largest weight (no scaled weight exceeds 1, so no weighted log-probability
+    overflows before the final ``2**e``), except for the ``'mean'`` of labels (``mean``), see below.
+    The work dtype is float64 when a weight is not a normal number of the logits' work dtype (float32
+    logits with a weight of 1e39 or 1e-112): weights are never cast to inf or 0.
+    """
+    wd = _work_dtype(z)
+    if weight is None:
+        return None, 0, wd
+    w64 = _class_weights(weight, k, "weight")
+    e = _weight_exponent(w64) if scale else 0
+    if scale and mean and not is_prob:
+        # A weighted mean over labels does not depend on the scale: take it from the weights used, so
+        # that the divisor is at least 1/2, unless another class's weight (in the smoothing term) would
+        # overflow.
+        used = w64[t] if keep is None else w64[t][keep]
+        e = max(_weight_exponent(used), e - 1023)
+    if e:
+        w64 = np.ldexp(w64, -e)  # exact (powers of two), unless a weight becomes subnormal
+    if not _fits(w64, wd):
+        wd = np.dtype(np.float64)
+    return w64, e, wd
 
 
 @_inf_on_overflow
@@ -488,13 +609,13 @@ def cross_entropy_grad(logits: ArrayLike, target: ArrayLike, label_smoothing: fl
     z = as_float_array(logits, "logits")
     axis = check_axis(z, axis, "logits")
     eps = check_unit_interval(label_smoothing, "label_smoothing")
-    check_reduction(reduction)
+    reduction = _check_reduction(reduction)
     ignore = _check_ignore_index(ignore_index)
     t, is_prob, keep = _targets(z, target, axis, ignore)
     k = z.shape[axis]
-    wd = _work_dtype(z)
-    w = None if weight is None else check_class_weights(weight, k, "weight").astype(wd)
-    p = softmax(z.astype(wd, copy=False), axis=axis)  # a fresh array: updated in place below
+    w64, e, wd = _scaled_class_weights(weight, z, t, is_prob, keep, k, reduction == "mean", False)
+    w = None if w64 is None else w64.astype(wd)
+    p = _named(softmax, z.astype(wd, copy=False), axis)  # a fresh array: updated in place below
     if is_prob:
         y = t.astype(wd, copy=False)
         if eps > 0:
@@ -518,14 +639,21 @@ def cross_entropy_grad(logits: ArrayLike, target: ArrayLike, label_smoothing: fl
     if keep is not None:
         grad = np.where(np.expand_dims(keep, axis), grad, 0.0)
     if reduction == "mean":
-        denom = _ce_denominator(t, keep, w, grad.size // k, is_prob)
+        denom = _ce_denominator(t, keep, w64, grad.size // k, is_prob)
         if denom == 0:
             kept = np.expand_dims(np.ones(z.shape[:axis] + z.shape[axis + 1:], dtype=bool) if keep is None else keep,
                                   axis)
             if kept.any():
                 _warn_empty_mean("cross_entropy_grad")
             return np.broadcast_to(np.where(kept, np.nan, 0.0), z.shape).astype(z.dtype)
-        grad /= wd.type(denom)
+        if not is_prob:
+            e = 0  # a weighted mean over labels does not depend on the scale of the weights
+        if e or not np.finfo(wd).tiny <= denom <= np.finfo(wd).max:
+            grad = np.ldexp(grad.astype(np.float64) / denom, e)  # the divisor may leave the work dtype's range
+        else:
+            grad /= wd.type(denom)
+    elif e:
+        grad = np.ldexp(grad.astype(np.float64), e)
     return _as_out(grad, z.dtype)
 
 
@@ -590,44 +718,91 @@ def _bce(logits: ArrayLike, targets: ArrayLike, reduction: str, weight: ArrayLik
     x = as_float_array(logits, "logits")
     y = as_float_array(targets, "targets")
     check_same_shape(x, y, "logits", "targets")
-    check_reduction(reduction)
+    reduction = _check_reduction(reduction)
     check_finite(x, "logits")
     check_probabilities(y, "targets")
     # float16/float32 are computed in float32, except that a mean or sum is computed in float64
     # throughout: elementwise losses beyond the dtype's range can have a mean inside it.
     wd = _work_dtype(x) if reduction == "none" else np.dtype(np.float64)
-    w = None if weight is None else _check_broadcast_weight(weight, x.shape, "weight").astype(wd)
-    pw = None if pos_weight is None else _check_broadcast_weight(pos_weight, x.shape, "pos_weight").astype(wd)
+    w64 = None if weight is None else _check_broadcast_weight(weight, x.shape, "weight").astype(np.float64)
+    pw64 = None if pos_weight is None else _check_broadcast_weight(pos_weight, x.shape, "pos_weight").astype(
+        np.float64)
+    if not all(_fits(v, wd) for v in (w64, pw64) if v is not None):
+        wd = np.dtype(np.float64)  # weights beyond float32's range (1e39, 1e-300) are not cast to inf or 0
+    w = None if w64 is None else w64.astype(wd, copy=False)
+    pw = None if pw64 is None else pw64.astype(wd, copy=False)
     xw, yw = x.astype(wd, copy=False), y.astype(wd, copy=False)
     tail = np.log1p(np.exp(-np.abs(xw)))
     if pw is None:
         loss = np.maximum(xw, 0.0) - xw * yw + tail
+        if w is not None:
+            with np.errstate(invalid="ignore"):  # weight 0 on an overflowed (inf) loss: 0, not NaN
+                loss = np.where(w > 0, w * loss, 0.0)
     else:
-        # pi*y*softplus(-x) + (1-y)*softplus(x): two non-negative terms, no cancellation.
-        loss = pw * yw * (np.maximum(-xw, 0.0) + tail) + (1.0 - yw) * (np.maximum(xw, 0.0) + tail)
-    if w is not None:
-        with np.errstate(invalid="ignore"):  # weight 0 on an overflowed (inf) loss: 0, not NaN
-            loss = np.where(w > 0, w * loss, 0.0)
+        # w*pi*y*softplus(-x) + w*(1-y)*softplus(x): two non-negative terms, no cancellation. The
+        # first is a product of four factors without an intermediate overflow (pi * softplus(-x)
+        # beyond the range, brought back by a small w).
+        sp_neg = np.maximum(-xw, 0.0) + tail
+        neg = (1.0 - yw) * (np.maximum(xw, 0.0) + tail)
+        if w is None:
+            loss = _product(pw, yw, sp_neg) + neg
+        else:
+            loss = _product(w, pw, yw, sp_neg) + w * neg
     return x, loss
 
 
-def _focal_parts(logits: ArrayLike, target: ArrayLike, gamma: float, alpha: ArrayLike | None, reduction: str):
-    """Validate focal-loss arguments; return log p_t, alpha_t, labels, logits and gamma."""
+def _product(*factors: NDArray[np.floating]) -> NDArray[np.floating]:
+    """The product of finite factors with no intermediate overflow or underflow: the mantissas
+    (in [0.5, 1)) are multiplied and the exponents added (``frexp``/``ldexp``); only the result
+    can overflow (to inf) or underflow."""
+    m, e = np.frexp(factors[0])
+    for f in factors[1:]:
+        mf, ef = np.frexp(f)
+        m, e = m * mf, e + ef
+    return np.ldexp(m, e)
+
+
+def _focal_parts(logits: ArrayLike, target: ArrayLike, gamma: float, alpha: ArrayLike | None, reduction: str,
+                 float64: bool = False, scale: bool = False) -> tuple[np.dtype, NDArray[np.floating], NDArray[np.floating],
+                                                 NDArray[np.floating] | None, NDArray[np.intp], float, int]:
+    """Validate focal-loss arguments; return the dtype, log p, log p_t, alpha_t, labels, gamma and ``e``.
+
+    With ``scale``, ``alpha_t`` is scaled by ``2**-e`` (see :func:`_weight_exponent`): the loss is
+    ``2**e`` times the one computed with it (``e = 0`` otherwise). The work dtype is float64 if
+    ``float64`` or if an ``alpha_t`` is not a normal number of the logits' work dtype (never cast to
+    inf or 0).
+    """
     z = as_float_array(logits, "logits")
     check_axis(z, -1, "logits")
     g = check_nonnegative(gamma, "gamma")
-    check_reduction(reduction)
+    reduction = _check_reduction(reduction)
     k = z.shape[-1]
     t = np.asarray(target)
     if t.shape != z.shape[:-1]:
         raise ValueError(f"target must be integer class labels of shape {z.shape[:-1]} "
                          f"(logits shape {z.shape} without the last axis), got shape {t.shape}")
     labels = check_labels(t, k, "target")
-    wd = _work_dtype(z)
-    alpha_t = None if alpha is None else check_class_weights(alpha, k).astype(wd)[labels]
-    logp = log_softmax(z.astype(wd, copy=False), axis=-1)
+    wd = np.dtype(np.float64) if float64 else _work_dtype(z)
+    alpha_t, e = None, 0
+    if alpha is not None:
+        a64 = _class_weights(alpha, k, "alpha")[labels]
+        e = _weight_exponent(a64) if scale else 0
+        a64 = np.ldexp(a64, -e) if e else a64
+        if not _fits(a64, wd):
+            wd = np.dtype(np.float64)  # alpha beyond float32's range is not cast to inf or 0
+        alpha_t = a64.astype(wd)
+    logp = _named(log_softmax, z.astype(wd, copy=False), -1)
     logp_t = np.take_along_axis(logp, labels[..., None], axis=-1)[..., 0]
-    return z.dtype, logp, logp_t, alpha_t, labels, g
+    return z.dtype, logp, logp_t, alpha_t, labels, g, e
+
+
+def _focal_values(logp_t: NDArray[np.floating], alpha_t: NDArray[np.floating] | None,
+                  g: float) -> NDArray[np.floating]:
+    one_minus = -np.expm1(logp_t)  # 1 - p_t, accurate when p_t is close to 1
+    loss = -(one_minus**g) * logp_t
+    if alpha_t is not None:
+        loss = alpha_t * loss
+    return loss + 0.0  # + 0.0 turns -0.0 (at p_t = 1) into 0.0
 
 
 @_inf_on_overflow
@@ -670,12 +845,19 @@ def focal_loss(logits: ArrayLike, target: ArrayLike, gamma: float = 2.0, alpha: 
         For labels outside ``[0, K)``, a target of the wrong shape,
         :math:`\gamma < 0`, a bad ``alpha`` vector or an unknown ``reduction``.
     """
-    dtype, _, logp_t, alpha_t, _, g = _focal_parts(logits, target, gamma, alpha, reduction)
-    one_minus = -np.expm1(logp_t)  # 1 - p_t, accurate when p_t is close to 1
-    loss = -(one_minus**g) * logp_t
-    if alpha_t is not None:
-        loss = alpha_t * loss
-    return _as_out(_reduce(loss + 0.0, reduction), dtype)  # + 0.0 turns -0.0 (at p_t = 1) into 0.0
+    dtype, logp, logp_t, alpha_t, _, g, e = _focal_parts(logits, target, gamma, alpha, reduction)
+    loss = _focal_values(logp_t, alpha_t, g)
+    if logp.dtype != np.float64 and not np.isfinite(loss).all():
+        # A log-probability beyond the dtype's range (logits of 3.4e38 and -3.4e38 in float32) is -inf
+        # where the loss can be finite: redo in float64, as cross_entropy does (a rare path).
+        dtype, _, logp_t, alpha_t, _, g, e = _focal_parts(logits, target, gamma, alpha, reduction, float64=True)
+        loss = _focal_values(logp_t, alpha_t, g)
+    if alpha is not None and reduction != "none" and not np.isfinite(loss).all():
+        # alpha_t times a loss beyond float64's range, with a mean or sum that may be inside it: redo with
+        # alpha scaled by a power of two (a rare path).
+        dtype, _, logp_t, alpha_t, _, g, e = _focal_parts(logits, target, gamma, alpha, reduction, True, True)
+        loss = _focal_values(logp_t, alpha_t, g)
+    return _as_out(_reduce(loss, reduction, e), dtype)
 
 
 @_inf_on_overflow
@@ -710,7 +892,7 @@ def focal_loss_grad(logits: ArrayLike, target: ArrayLike, gamma: float = 2.0, al
     numpy.ndarray
         Array of the shape of ``logits``.
     """
-    dtype, logp, logp_t, alpha_t, labels, g = _focal_parts(logits, target, gamma, alpha, reduction)
+    dtype, logp, logp_t, alpha_t, labels, g, e = _focal_parts(logits, target, gamma, alpha, reduction)
     p = np.exp(logp)
     p_t = np.exp(logp_t)
     one_minus = -np.expm1(logp_t)
@@ -726,7 +908,7 @@ def focal_loss_grad(logits: ArrayLike, target: ArrayLike, gamma: float = 2.0, al
     grad = factor[..., None] * (y - p) + 0.0  # no -0.0 entries
     if reduction == "mean":
         grad /= max(1, labels.size)
-    return _as_out(grad, dtype)
+    return _as_out(_unscale(grad, e), dtype)
 
 
 @_inf_on_overflow

@@ -839,3 +839,117 @@ def test_ignored_labels_with_a_single_class():
     # With K = 1 the only valid label is 0; an ignored entry must not be checked as a label.
     loss = cross_entropy(np.zeros((2, 1)), [0, -100], ignore_index=-100, reduction="none")
     np.testing.assert_array_equal(loss, [0.0, 0.0])
+
+
+# --------------------------------------------------------------------------- issue 21: B1, B4, B7, B10, B11, B16
+from softmax_nb._checks import ArgumentTypeError  # noqa: E402
+
+
+@pytest.mark.parametrize("fn", [cross_entropy, cross_entropy_grad, focal_loss, focal_loss_grad])
+@pytest.mark.parametrize("bad, what", [([[np.nan, 1.0]], "NaN"), ([[np.inf, 1.0]], r"\+inf"),
+                                       ([[-np.inf, -np.inf]], "every entry is -inf")])
+def test_bad_logits_messages_name_logits(fn, bad, what):
+    """B1: the message names the caller's argument, logits (it named core's z)."""
+    with pytest.raises(ValueError, match=rf"^logits .*{what}"):
+        fn(np.array(bad), np.array([0]))
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: cross_entropy([[0.0, 1.0]], [0], reduction=1), "reduction"),
+    (lambda: cross_entropy_grad([[0.0, 1.0]], [0], reduction=None), "reduction"),
+    (lambda: focal_loss([[0.0, 1.0]], [0], reduction=b"mean"), "reduction"),
+    (lambda: focal_loss_grad([[0.0, 1.0]], [0], reduction=0.5), "reduction"),
+    (lambda: binary_cross_entropy_with_logits([0.0], [1.0], reduction=["mean"]), "reduction"),
+    (lambda: sigmoid_focal_loss([0.0], [1.0], reduction=1), "reduction"),
+    (lambda: cross_entropy([[0.0, 1.0]], [0], ignore_index=1.5), "ignore_index"),
+    (lambda: cross_entropy_grad([[0.0, 1.0]], [0], ignore_index=True), "ignore_index"),
+    (lambda: cross_entropy([[0.0, 1.0]], [0], weight=["a", "b"]), "weight"),
+    (lambda: cross_entropy_grad([[0.0, 1.0]], [0], weight=["1", "2"]), "weight"),
+    (lambda: focal_loss([[0.0, 1.0]], [0], alpha=["1", "2"]), "alpha"),
+    (lambda: focal_loss_grad([[0.0, 1.0]], [0], alpha=[1 + 2j, 0j]), "alpha"),
+])
+def test_wrong_types_of_loss_options_are_argument_type_errors(call, name):
+    """B7: a wrong type is an ArgumentTypeError (a TypeError) naming the argument, numeric strings too."""
+    with pytest.raises(ArgumentTypeError, match=rf"^{name} "):
+        call()
+
+
+def test_wrong_values_of_loss_options_stay_value_errors():
+    with pytest.raises(ValueError, match="^reduction ") as info:
+        cross_entropy([[0.0, 1.0]], [0], reduction="avg")
+    assert not isinstance(info.value, TypeError)
+
+
+def test_cross_entropy_none_of_one_sample_is_a_numpy_scalar():
+    """B10: 1-D logits with reduction='none' give a numpy scalar, with or without weight= (was a 0-d array)."""
+    for kw in ({}, {"weight": [1.0, 2.0]}):
+        out = cross_entropy(np.array([0.0, 1.0]), np.array(0), reduction="none", **kw)
+        assert isinstance(out, np.float64) and not isinstance(out, np.ndarray), type(out)
+        assert out == pytest.approx(np.log1p(np.e), rel=1e-15)
+
+
+def _ce_ref(z, y, w):
+    """float64 (weighted mean of -log p_y, mean of w_y (-log p_y)), independent of the package."""
+    z = np.asarray(z, np.float64)
+    logp = z - np.logaddexp.reduce(z, axis=-1, keepdims=True)
+    ly = -logp[np.arange(len(y)), y]
+    wy = np.asarray(w, np.float64)[y]
+    return float(np.sum(wy / wy.max() * ly) / np.sum(wy / wy.max())), float(np.mean(wy / wy.max() * ly)) * wy.max()
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+@pytest.mark.parametrize("w", [[1e39, 1e39], [1e-112, 1e-112], [3e38, 3e38], [1e300, 1e-300]])
+def test_class_weights_beyond_the_work_dtype(dtype, w):
+    """B4: weights outside float32's range were cast to inf or 0 (mean 0.0, NaN gradients, 'weight 0' warnings)."""
+    z = np.array([[0.0, 1.0], [2.0, -1.0], [0.5, 0.5]], dtype)
+    y = np.array([1, 1, 1])
+    ref, ref_focal = _ce_ref(z, y, w)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = cross_entropy(z, y, weight=w)
+        g = cross_entropy_grad(z, y, weight=w)
+        f = focal_loss(z, y, gamma=0.0, alpha=w)
+    assert got.dtype == dtype and float(got) == pytest.approx(ref, rel=2e-3 if dtype == np.float16 else 1e-6)
+    g_ref = cross_entropy_grad(z.astype(np.float64), y)  # the same weight on every used class
+    np.testing.assert_allclose(g.astype(np.float64), g_ref, rtol=2e-3, atol=1e-3)
+    # focal_loss(gamma=0) 'mean' is the plain mean of alpha_t (-log p_t): inf beyond the dtype's range
+    expect = float(ref_focal) if ref_focal <= float(np.finfo(dtype).max) else np.inf
+    assert f.dtype == dtype and float(f) == pytest.approx(expect, rel=2e-3 if dtype == np.float16 else 1e-6)
+
+
+def test_bce_and_focal_weights_beyond_float32():
+    """B4: a weight of 1e300 on float32 logits is used exactly, not cast to inf (silent NaN / warnings)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        b = binary_cross_entropy_with_logits(np.float32([-200.0]), np.array([0.0]), reduction="none",
+                                             weight=np.array([1e300]))
+        m = binary_cross_entropy_with_logits(np.float32([-20.0, 1.0]), np.array([0.0, 1.0]),
+                                             weight=np.array([1e-300, 1e-300]))
+        f = focal_loss(np.float32([[0.0, -200.0], [0.0, -200.0]]), np.array([0, 1]), alpha=np.array([1e300, 1e30]),
+                       reduction="none")
+    assert b.dtype == np.float32 and b[0] == np.inf  # exact: 1e300 * 1.4e-87 = 1.4e213, beyond float32
+    exact_m = 1e-300 * (np.log1p(np.exp(-20.0)) + np.log1p(np.exp(-1.0))) / 2
+    assert m.dtype == np.float32 and m == np.float32(exact_m)  # rounds to 0 in float32: no warning, no NaN
+    # alpha_t (1 - p_t)^2 (-log p_t) with 1 - p_t = -log p_t = e^-200 (to 1e-87): 1e300 e^-600 = 1.4e39 is beyond
+    # float32; (200 + e^-200) * 1e30 is not
+    assert f.dtype == np.float32 and f[0] == np.inf and float(f[1]) == pytest.approx(200 * 1e30, rel=1e-6)
+
+
+def test_focal_loss_log_probability_beyond_float32():
+    """B16: log p_t = -6.8e38 is beyond float32; focal_loss(gamma=0) was inf, exact 0.25 * 6.8e38 = 1.7e38."""
+    z = np.float32([[3.4028235e38, -3.4028235e38]])
+    got = focal_loss(z, np.array([1]), gamma=0.0, alpha=np.array([0.25, 0.25]))
+    exact = 0.25 * 2 * 3.4028234663852886e38
+    assert got.dtype == np.float32 and np.isfinite(got) and float(got) == pytest.approx(exact, rel=1e-6)
+
+
+def test_means_of_losses_near_the_float64_maximum():
+    """B11: a 'mean' whose float64 sum overflows, and pos_weight * softplus overflowing before the weight."""
+    got = sigmoid_focal_loss(np.array([1.7e308, 1.7e308]), np.array([0.0, 0.0]), reduction="mean")
+    assert got == pytest.approx(0.75 * 1.7e308, rel=1e-15)
+    z = np.array([[0.0, -1.7e308], [0.0, -1.7e308]])
+    assert cross_entropy(z, np.array([1, 1])) == pytest.approx(1.7e308, rel=1e-15)
+    assert focal_loss(z, np.array([1, 1]), gamma=0.0) == pytest.approx(1.7e308, rel=1e-15)
+    b = binary_cross_entropy_with_logits(np.array([-1.79769314e8]), np.array([1.0]),
+                                         weight=np.array([0.5]), pos_weight=np.array([1e300]))
+    assert b == pytest.approx(0.5 * 1e300 * 1.79769314e8, rel=1e-14)
