@@ -429,7 +429,9 @@ def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = -1, label_sm
         ``'none'`` the per-sample losses (0 for ignored samples).
     weight : array_like, optional
         Per-class weights :math:`w` (length ``K``, finite, >= 0). ``None``
-        means all 1.
+        means all 1. Weights are used in float64 when they are not normal
+        numbers of the work dtype (e.g. ``1e39`` or ``1e-112`` with float32
+        logits): they are never rounded to ``inf`` or 0.
     ignore_index : int, optional
         A label value whose samples contribute nothing (loss and gradient 0)
         and are left out of the ``'mean'`` divisor, e.g. ``-100`` for padding,
@@ -463,8 +465,13 @@ def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = -1, label_sm
         ``label_smoothing`` outside [0, 1], an unknown ``reduction``, a
         ``target`` whose shape fits neither form, probabilities outside
         [0, 1] or non-finite, a ``weight`` that is not ``K`` finite numbers
-        >= 0, a non-integer ``ignore_index``, or logits with NaN/``+inf`` or
-        an all ``-inf`` slice.
+        >= 0, or logits with NaN/``+inf`` or an all ``-inf`` slice (the
+        message names ``logits``).
+    ArgumentTypeError
+        (a :class:`TypeError`, and a ``ValueError`` for one release) For a
+        ``reduction`` that is not a string, an ``ignore_index`` that is not an
+        integer (a float or a bool), or a ``weight`` of strings (numeric ones
+        too), objects or complex numbers.
 
     Examples
     --------
@@ -682,7 +689,8 @@ def binary_cross_entropy_with_logits(logits: ArrayLike, targets: ArrayLike,
         Finite logits ``x`` of any shape. float16/float32/float64 keep their
         dtype; the work dtype is float32 for float16 with ``'none'``, and
         float64 for ``'mean'``/``'sum'`` (elementwise losses beyond the
-        dtype's range can have a mean inside it).
+        dtype's range can have a mean inside it) or when a weight is not a
+        normal number of float32 (e.g. ``1e300``).
     targets : array_like
         Targets ``y`` in [0, 1] of the same shape (soft targets allowed).
     reduction : {'mean', 'sum', 'none'}, default 'mean'
@@ -831,7 +839,9 @@ def focal_loss(logits: ArrayLike, target: ArrayLike, gamma: float = 2.0, alpha: 
         Focusing parameter :math:`\gamma \ge 0`.
     alpha : array_like, optional
         Per-class weights (length ``K``, each >= 0); :math:`\alpha_t` is the
-        weight of the sample's true class. ``None`` means all 1.
+        weight of the sample's true class. ``None`` means all 1. Used in
+        float64 when not normal numbers of the work dtype (as ``weight`` of
+        :func:`cross_entropy`).
     reduction : {'mean', 'sum', 'none'}, default 'mean'
 
     Returns
@@ -843,7 +853,10 @@ def focal_loss(logits: ArrayLike, target: ArrayLike, gamma: float = 2.0, alpha: 
     ------
     ValueError
         For labels outside ``[0, K)``, a target of the wrong shape,
-        :math:`\gamma < 0`, a bad ``alpha`` vector or an unknown ``reduction``.
+        :math:`\gamma < 0`, a bad ``alpha`` vector, an unknown ``reduction``,
+        or logits with NaN/``+inf`` or an all ``-inf`` row (naming ``logits``).
+        A ``reduction`` that is not a string or an ``alpha`` of strings is an
+        :class:`~softmax_nb.ArgumentTypeError` (a TypeError).
     """
     dtype, logp, logp_t, alpha_t, _, g, e = _focal_parts(logits, target, gamma, alpha, reduction)
     loss = _focal_values(logp_t, alpha_t, g)
