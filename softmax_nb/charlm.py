@@ -165,9 +165,11 @@ class CharMLP:
 
     def __post_init__(self) -> None:
         self.context = check_positive_int(self.context, "context")
-        if not isinstance(self.params, dict) or sorted(self.params) != sorted(_PARAM_NAMES):
-            got = sorted(self.params) if isinstance(self.params, dict) else type(self.params).__name__
-            raise ValueError(f"params must be a dict with the keys {list(_PARAM_NAMES)}, got {got}")
+        if not isinstance(self.params, dict):
+            raise ArgumentTypeError(f"params must be a dict with the keys {list(_PARAM_NAMES)}, "
+                                    f"got {type(self.params).__name__}")
+        if sorted(self.params) != sorted(_PARAM_NAMES):
+            raise ValueError(f"params must be a dict with the keys {list(_PARAM_NAMES)}, got {sorted(self.params)}")
         not_arrays = sorted(k for k, a in self.params.items() if not isinstance(a, np.ndarray))
         if not_arrays:  # the model holds (and train_char_mlp updates) the arrays themselves
             raise ArgumentTypeError(f"params must map each name to a numpy.ndarray, got "

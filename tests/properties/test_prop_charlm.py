@@ -260,7 +260,8 @@ def test_char_mlp_construction_and_equality(model, how):
         kind = TypeError if how == "context_float" else ValueError
         call_checked(CharMLP, model.params, c).refused((kind, ("context", "params")))
     else:
-        call_checked(CharMLP, _bad_params(model, how), model.context).refused((ValueError, ("params",)))
+        kind = TypeError if how == "not_dict" else ValueError  # a list is the wrong type; the rest wrong values
+        call_checked(CharMLP, _bad_params(model, how), model.context).refused((kind, ("params",)))
     twin = CharMLP({k: a.copy() for k, a in model.params.items()}, model.context)
     assert (model == twin) is True and (model != twin) is False
     changed = {k: a.copy() for k, a in model.params.items()}
