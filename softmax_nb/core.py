@@ -222,7 +222,8 @@ def _shift_scale(z: NDArray[np.floating], m: NDArray[np.floating], out: NDArray[
             zs = _scale(z, t, np.empty_like(out))
             ms = _scale(m, t, np.empty_like(m))
             _scale(out, t, out)
-            out[bad] = (zs - ms)[bad]
+            with np.errstate(over="ignore"):  # beyond the range even after the division: -inf, correctly rounded
+                out[bad] = (zs - ms)[bad]
             return
     if t != 1.0:
         _scale(out, t, out)

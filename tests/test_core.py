@@ -783,3 +783,9 @@ def test_where_that_is_not_boolean_is_an_argument_type_error():
     for f in (snb.softmax, snb.log_softmax, snb.logsumexp):
         with pytest.raises(snb.ArgumentTypeError, match="where must be a boolean array"):
             f([1.0, 2.0], where=["1", "2"])
+
+
+def test_log_softmax_difference_beyond_float32_after_the_temperature_is_quiet():
+    # B17: z/T - m/T overflowed again for float32 [3.4e38, -3.4e38] at T = 1.5 ('overflow encountered in subtract')
+    out = snb.log_softmax(np.float32([3.4028235e38, -3.4028235e38]), temperature=1.5)
+    assert out.dtype == np.float32 and out[0] == 0.0 and out[1] == -np.inf

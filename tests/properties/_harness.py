@@ -39,10 +39,7 @@ from hypothesis import event, settings
 
 # --------------------------------------------------------------------------- known bugs
 #: Bugs this suite found, by ID (the report lists a minimal reproducer for each).
-BUGS: dict[str, str] = {  # B1-B16 are fixed; their tests stay in test_prop_known_bugs.py as regressions
-    "B17": "log_softmax with 1 < T and logits whose difference overflows even after the division by T "
-           "(float32 [3.4e38, -3.4e38], temperature=1.5) leaks 'overflow encountered in subtract' from "
-           "_shift_scale's recomputation z/T - m/T (the value, -inf, is right; softmax is quiet)",
+BUGS: dict[str, str] = {  # B1-B17 are fixed; their tests stay in test_prop_known_bugs.py as regressions
 }
 
 # Messages that name the argument by another name (bug B1): parameter -> names tolerated for now.

@@ -333,7 +333,6 @@ def test_B15_fit_matrix_scaling_tiny_start_temperature(case):
 
 
 # B17 -----------------------------------------------------------------------------------------
-@xfail("B17")
 @EXPLICIT
 @given(C.family_cases())
 @example(case=(np.float32([3.4028235e38, -3.4028235e38]), -1, 1.5, None))  # -inf is right, the warning is not
