@@ -488,7 +488,9 @@ def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = -1, label_sm
     t, is_prob, keep = _targets(z, target, axis, ignore)
     k = z.shape[axis]
     mean_of_labels = reduction == "mean" and not is_prob
-    w64, e, wd = _scaled_class_weights(weight, z, t, is_prob, keep, k, mean_of_labels, False)
+    # A weighted mean over labels does not depend on the scale of the weights: it is computed with
+    # them scaled near 1 (weights of 1e-300 would make w * loss subnormal and inexact).
+    w64, e, wd = _scaled_class_weights(weight, z, t, is_prob, keep, k, mean_of_labels, mean_of_labels)
     loss = _ce_per_sample(z, t, is_prob, keep, w64, eps, axis, wd)
     if wd != np.float64 and not np.isfinite(loss).all():
         # A log-probability beyond the dtype's range (|log p| > max, e.g. logits of -1.8e38 and
@@ -620,7 +622,8 @@ def cross_entropy_grad(logits: ArrayLike, target: ArrayLike, label_smoothing: fl
     ignore = _check_ignore_index(ignore_index)
     t, is_prob, keep = _targets(z, target, axis, ignore)
     k = z.shape[axis]
-    w64, e, wd = _scaled_class_weights(weight, z, t, is_prob, keep, k, reduction == "mean", False)
+    mean_of_labels = reduction == "mean" and not is_prob
+    w64, e, wd = _scaled_class_weights(weight, z, t, is_prob, keep, k, mean_of_labels, mean_of_labels)
     w = None if w64 is None else w64.astype(wd)
     p = _named(softmax, z.astype(wd, copy=False), axis)  # a fresh array: updated in place below
     if is_prob:
@@ -771,8 +774,9 @@ def _product(*factors: NDArray[np.floating]) -> NDArray[np.floating]:
 
 
 def _focal_parts(logits: ArrayLike, target: ArrayLike, gamma: float, alpha: ArrayLike | None, reduction: str,
-                 float64: bool = False, scale: bool = False) -> tuple[np.dtype, NDArray[np.floating], NDArray[np.floating],
-                                                 NDArray[np.floating] | None, NDArray[np.intp], float, int]:
+                 float64: bool = False, scale: bool = False
+                 ) -> tuple[np.dtype, NDArray[np.floating], NDArray[np.floating], NDArray[np.floating] | None,
+                            NDArray[np.intp], float, int]:
     """Validate focal-loss arguments; return the dtype, log p, log p_t, alpha_t, labels, gamma and ``e``.
 
     With ``scale``, ``alpha_t`` is scaled by ``2**-e`` (see :func:`_weight_exponent`): the loss is
