@@ -340,6 +340,15 @@ def test_B17_log_softmax_difference_beyond_float32_after_temperature(case):
     replay(C.test_log_softmax_matches_exact_or_refuses, case)
 
 
+# B18 -----------------------------------------------------------------------------------------
+@xfail("B18")
+@EXPLICIT
+@given(L.focal_cases())
+@example(case=(np.array([[-np.inf, 1.0]]), np.array([0]), 2.0, np.array([0.0, 1.0]), "none"))  # exact 0
+def test_B18_focal_loss_zero_alpha_on_a_minus_inf_target(case):
+    replay(L.test_focal_loss_matches_exact, case)
+
+
 def test_every_known_bug_has_an_xfail_test():
     """Each open bug of BUGS has at least one test here; a fixed bug's entry is deleted from BUGS, its tests
     stay as regression tests without their xfail marker (``xfail`` looks the ID up in BUGS, so a marker left
