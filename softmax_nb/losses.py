@@ -813,7 +813,9 @@ def _focal_values(logp_t: NDArray[np.floating], alpha_t: NDArray[np.floating] | 
     one_minus = -np.expm1(logp_t)  # 1 - p_t, accurate when p_t is close to 1
     loss = -(one_minus**g) * logp_t
     if alpha_t is not None:
-        loss = alpha_t * loss
+        # A class of weight 0 contributes 0, even where its loss is +inf (a -inf logit), as in cross_entropy.
+        loss = np.multiply(alpha_t, loss, out=np.zeros(np.broadcast(alpha_t, loss).shape, loss.dtype),
+                           where=alpha_t != 0)
     return loss + 0.0  # + 0.0 turns -0.0 (at p_t = 1) into 0.0
 
 

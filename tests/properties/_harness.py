@@ -39,9 +39,7 @@ from hypothesis import event, settings
 
 # --------------------------------------------------------------------------- known bugs
 #: Bugs this suite found, by ID (the report lists a minimal reproducer for each).
-BUGS: dict[str, str] = {  # B1-B17 are fixed; their tests stay in test_prop_known_bugs.py as regressions
-    "B18": "focal_loss with a class weight alpha_t = 0 on a sample whose target logit is -inf: 0 * inf gives NaN "
-           "and 'invalid value encountered in multiply' (exact: 0, the rule cross_entropy follows for weight 0)",
+BUGS: dict[str, str] = {  # B1-B18 are fixed; their tests stay in test_prop_known_bugs.py as regressions
 }
 
 # Messages that name the argument by another name (bug B1): parameter -> names tolerated for now.

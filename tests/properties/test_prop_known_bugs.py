@@ -341,7 +341,6 @@ def test_B17_log_softmax_difference_beyond_float32_after_temperature(case):
 
 
 # B18 -----------------------------------------------------------------------------------------
-@xfail("B18")
 @EXPLICIT
 @given(L.focal_cases())
 @example(case=(np.array([[-np.inf, 1.0]]), np.array([0]), 2.0, np.array([0.0, 1.0]), "none"))  # exact 0
