@@ -228,13 +228,18 @@ def check_nonnegative(value: Any, name: str) -> float:
     return v
 
 
+def check_int(value: Any, name: str, low: int) -> int:
+    """Return ``value`` as a Python int, checking ``value >= low`` (a float such as ``2.0`` or a bool is a type error)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ArgumentTypeError(f"{name} must be an integer >= {low}, got {type(value).__name__} {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
 def check_positive_int(value: Any, name: str) -> int:
     """Check that ``value`` is an integer >= 1 (a float such as ``2.0`` is a type error)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ArgumentTypeError(f"{name} must be an integer >= 1, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
+    return check_int(value, name, 1)
 
 
 def check_sigmoid_alpha(alpha: Any) -> float:

@@ -183,12 +183,16 @@ def _as_block(block: ArrayLike, name: str) -> NDArray[np.floating]:
     return arr.astype(work_dtype(arr.dtype), copy=False)
 
 
-def _check_others(others: tuple[Any, ...], cls: type) -> None:
+def _check_others(others: tuple[Any, ...], cls: type, this: Any) -> None:
+    """The states given to ``this.merge``: of class ``cls``, and (unless fresh) over the same rows as ``this``."""
     for i, other in enumerate(others):
+        name = "other" if len(others) == 1 else f"others[{i}]"
         if not isinstance(other, cls):
-            name = "other" if len(others) == 1 else f"others[{i}]"
             raise ArgumentTypeError(f"{name} must be a{'n' if cls.__name__[0] in 'AEIOU' else ''} "
                                     f"{cls.__name__}, got {type(other).__name__}")
+    for i, other in enumerate(others):
+        if not _is_fresh(other.m, other.d):
+            _check_rows(this.m, this.d, np.shape(other.m), "other" if len(others) == 1 else f"others[{i}]")
 
 
 def _ldexp(o: _Stat, k: int) -> _Stat:
@@ -316,10 +320,7 @@ class SoftmaxAccumulator:
         SoftmaxAccumulator
             A new accumulator; no input is modified.
         """
-        _check_others(others, SoftmaxAccumulator)
-        for i, other in enumerate(others):
-            if not _is_fresh(other.m, other.d):
-                _check_rows(self.m, self.d, np.shape(other.m), "other" if len(others) == 1 else f"others[{i}]")
+        _check_others(others, SoftmaxAccumulator, self)
         states = (self, *others)
         m, d, _ = _combine([s.m for s in states], [s.d for s in states])
         _check_merged_sum(d, len(others))
@@ -548,10 +549,7 @@ class AttentionState:
         AttentionState
             A new state; no input is modified.
         """
-        _check_others(others, AttentionState)
-        for i, other in enumerate(others):
-            if not _is_fresh(other.m, other.d):
-                _check_rows(self.m, self.d, np.shape(other.m), "other" if len(others) == 1 else f"others[{i}]")
+        _check_others(others, AttentionState, self)
         states = (self, *others)
         o_exp = max(s.o_exp for s in states)
         os = [_ldexp(s.o, s.o_exp - o_exp) for s in states]

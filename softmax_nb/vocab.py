@@ -38,7 +38,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._checks import (ArgumentTypeError, as_float_array, check_bool, check_choice, check_finite, check_generator,
-                      check_labels, check_positive_int, deprecated_call_forms, work_dtype)
+                      check_int, check_labels, check_positive_int, deprecated_call_forms, work_dtype)
 from .core import logsumexp
 from .streaming import SoftmaxAccumulator
 
@@ -51,15 +51,6 @@ _SCHEDULERS = ("threads", "sync", "processes")
 
 
 # --------------------------------------------------------------------------- private helpers
-def _check_index(value: Any, name: str) -> int:
-    """Check that ``value`` is an integer >= 0 (a float such as ``2.0`` or a bool is a type error)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ArgumentTypeError(f"{name} must be an integer >= 0, got {type(value).__name__} {value!r}")
-    if value < 0:
-        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
-    return int(value)
-
-
 def _check_problem(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLike, weight_name: str = "weight",
                    num_classes: int | None = None) -> tuple[Array, Array, NDArray[np.intp], np.dtype]:
     """Validate ``hidden (N, d)``, ``weight (V, d)`` and ``targets (N,)``; return them and the result dtype.
@@ -300,7 +291,7 @@ def shard_statistics(hidden: ArrayLike, weight_shard: ArrayLike, targets: ArrayL
     softmax_nb.ArgumentTypeError
         If ``offset`` or ``vocab_size`` is not an integer.
     """
-    offset = _check_index(offset, "offset")
+    offset = check_int(offset, "offset", 0)
     vocab_size = check_positive_int(vocab_size, "vocab_size")
     h, ws, y, dtype = _check_problem(hidden, weight_shard, targets, "weight_shard", num_classes=vocab_size)
     size = ws.shape[0]
