@@ -720,12 +720,17 @@ def binary_cross_entropy_with_logits(logits: ArrayLike, targets: ArrayLike,
         of ``logits``, or ``reduction`` is unknown.
     """
     x, loss = _bce(logits, targets, reduction, weight, pos_weight)
+    if reduction != "none" and np.isposinf(loss).any():
+        # An elementwise loss beyond float64 (a pos_weight of 1e300 on a softplus of 1.8e8) can
+        # have a mean inside the range: redo the losses scaled by 2**-64 (exact) and unscale the mean.
+        x, loss = _bce(logits, targets, reduction, weight, pos_weight, e=64)
+        return _as_out(_reduce(loss, reduction, e=64), x.dtype)
     return _as_out(_reduce(loss, reduction), x.dtype)
 
 
 def _bce(logits: ArrayLike, targets: ArrayLike, reduction: str, weight: ArrayLike | None,
-         pos_weight: ArrayLike | None) -> tuple[NDArray[np.floating], NDArray[np.floating]]:
-    """Validate the arguments; return the logits and the elementwise loss in the work dtype."""
+         pos_weight: ArrayLike | None, e: int = 0) -> tuple[NDArray[np.floating], NDArray[np.floating]]:
+    """Validate the arguments; return the logits and the elementwise loss times ``2**-e`` in the work dtype."""
     x = as_float_array(logits, "logits")
     y = as_float_array(targets, "targets")
     check_same_shape(x, y, "logits", "targets")
@@ -744,6 +749,8 @@ def _bce(logits: ArrayLike, targets: ArrayLike, reduction: str, weight: ArrayLik
     pw = None if pw64 is None else pw64.astype(wd, copy=False)
     xw, yw = x.astype(wd, copy=False), y.astype(wd, copy=False)
     tail = np.log1p(np.exp(-np.abs(xw)))
+    if e:
+        w = np.full(x.shape, np.ldexp(1.0, -e), dtype=wd) if w is None else np.ldexp(w, -e)
     if pw is None:
         loss = np.maximum(xw, 0.0) - xw * yw + tail
         if w is not None:

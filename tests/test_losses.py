@@ -953,3 +953,15 @@ def test_means_of_losses_near_the_float64_maximum():
     b = binary_cross_entropy_with_logits(np.array([-1.79769314e8]), np.array([1.0]),
                                          weight=np.array([0.5]), pos_weight=np.array([1e300]))
     assert b == pytest.approx(0.5 * 1e300 * 1.79769314e8, rel=1e-14)
+
+
+def test_bce_mean_of_an_elementwise_loss_beyond_float64():
+    """A pos_weight of 1e300 on a softplus of 1.8e8 gives an elementwise loss of 1.8e308, beyond float64; the
+    mean of it and a 0 loss, 8.99e307, is inside the range and must come back finite (found by make fuzz)."""
+    x, y = np.array([1.79769313e308, -1.79769314e8]), np.ones(2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mean = binary_cross_entropy_with_logits(x, y, reduction="mean", pos_weight=np.array(1e300))
+        total = binary_cross_entropy_with_logits(x, y, reduction="sum", pos_weight=np.array(1e300))
+    assert np.isclose(mean, (1e300 / 2) * 1.79769314e8, rtol=1e-15)  # softplus(1.8e8) = 1.8e8 exactly
+    assert np.isposinf(total)  # the sum itself is beyond float64: +inf, as the exact value rounds
