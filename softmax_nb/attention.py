@@ -637,11 +637,15 @@ def attention_backward(grad_out: ArrayLike, q: ArrayLike, k: ArrayLike, v: Array
                 grads[i], shifts[i] = again[i], k2
     dq, dk, dv = (cast(Array, d) for d in grads)
     with np.errstate(over="ignore", invalid="ignore"):  # a gradient beyond its array's dtype: checked below
-        if inp.scale <= float(np.finfo(work).max):
-            dq *= inp.scale
-        else:  # the scale rounds to inf in float32 (0 * inf = NaN, ATT4): multiply in float64
-            dq = (dq * np.float64(inp.scale)).astype(work)
-        summed = [_sum_to(d, a.shape) for d, a in ((dq, inp.q), (dk, inp.k), (dv, inp.v))]
+        # s dQ: summed over broadcast axes first, then scaled (terms of opposite sign cancel before a large s
+        # can overflow them); scaled first only if that sum itself overflows (a small s)
+        dq_sum = _sum_to(dq, inp.q.shape)
+        if np.isfinite(dq_sum).all():
+            dq = _scale_dq(dq_sum, inp.scale, work)
+            summed = [dq, _sum_to(dk, inp.k.shape), _sum_to(dv, inp.v.shape)]
+        else:
+            summed = [_sum_to(_scale_dq(dq, inp.scale, work), inp.q.shape), _sum_to(dk, inp.k.shape),
+                      _sum_to(dv, inp.v.shape)]
         summed = [np.ldexp(d, k) if k else d for d, k in zip(summed, shifts)]  # undo the headroom (exact)
         res = [d.astype(a.dtype, copy=False) for d, a in zip(summed, (inp.q, inp.k, inp.v))]
     for d, name, a in zip(res, "qkv", (inp.q, inp.k, inp.v)):
@@ -649,6 +653,13 @@ def attention_backward(grad_out: ArrayLike, q: ArrayLike, k: ArrayLike, v: Array
             raise ValueError(f"the gradient d{name} overflows {a.dtype} (the dtype of {name}): the exact gradient "
                              "is beyond its range; pass float64 arrays or a smaller grad_out")
     return res[0], res[1], res[2]
+
+
+def _scale_dq(dq: Array, scale: float, work: np.dtype) -> Array:
+    """``scale * dq`` in the work dtype; a scale beyond float32's range is applied in float64 (0 * inf, ATT4)."""
+    if scale <= float(np.finfo(work).max):
+        return dq * scale  # a Python float: float32 stays float32 (NEP 50)
+    return (dq * np.float64(scale)).astype(work)
 
 
 def _grad_headroom(g: Array, o: Array, inp: _Inputs) -> int:
