@@ -241,7 +241,8 @@ class CharMLP:
         with np.errstate(over="ignore"):  # float32 -> float16: beyond the range is ±inf, the correct rounding
             return z.astype(self.dtype, copy=False)
 
-    def nll(self, ids: ArrayLike, batch: int = 8192) -> np.floating:
+    @deprecated_call_forms(("batch",))
+    def nll(self, ids: ArrayLike, *, batch: int = 8192) -> np.floating:
         r"""Mean negative log-likelihood (nats per character) of every character of ``ids`` after the first
         ``context``: :math:`-\frac{1}{n - c}\sum_{t > c} \log p(x_t \mid x_{t-c:t-1})`.
 

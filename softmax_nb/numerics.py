@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-from ._checks import ArgumentTypeError, as_float_array, real_scalar
+from ._checks import ArgumentTypeError, as_float_array, deprecated_call_forms, real_scalar
 
 __all__ = ["exp_limits", "relative_error", "numerical_gradient", "to_bfloat16"]
 
@@ -140,7 +140,9 @@ def relative_error(approx: ArrayLike, exact: ArrayLike) -> NDArray[np.float64] |
     return out[()] if out.ndim == 0 else out
 
 
-def numerical_gradient(f: Callable[[NDArray[np.float64]], float], x: ArrayLike, h: float = 1e-6) -> NDArray[np.float64]:
+@deprecated_call_forms(("h",))
+def numerical_gradient(f: Callable[[NDArray[np.float64]], float], x: ArrayLike, *,
+                       h: float = 1e-6) -> NDArray[np.float64]:
     r"""Central finite-difference gradient of a scalar function, for checking derivations.
 
     .. math::

@@ -36,6 +36,7 @@ from ._checks import (
     check_matrix_and_labels,
     check_positive_int,
     check_probabilities,
+    deprecated_call_forms,
     real_scalar,
 )
 
@@ -333,7 +334,8 @@ def adaptive_ece(probs: ArrayLike, labels: ArrayLike, n_bins: int = 15) -> float
     return _binned_gap(conf, (pred == y).astype(np.float64), idx, m)
 
 
-def wilson_interval(successes: ArrayLike, n: ArrayLike,
+@deprecated_call_forms(("confidence",))
+def wilson_interval(successes: ArrayLike, n: ArrayLike, *,
                     confidence: float = 0.95) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     r"""Wilson (1927) score interval for a binomial proportion, elementwise.
 

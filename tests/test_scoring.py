@@ -265,7 +265,7 @@ def test_wilson_interval_narrows_with_n_and_widens_with_confidence():
     n = np.array([10, 100, 1000, 10_000])
     low, high = wilson_interval(n * 3 // 10, n)
     assert np.all(np.diff(high - low) < 0)
-    widths = [np.subtract(*wilson_interval(3, 10, c)[::-1]) for c in (0.5, 0.9, 0.99, 0.999)]
+    widths = [np.subtract(*wilson_interval(3, 10, confidence=c)[::-1]) for c in (0.5, 0.9, 0.99, 0.999)]
     assert np.all(np.diff(widths) > 0)
 
 
@@ -314,7 +314,7 @@ def test_wilson_interval_properties_over_extreme_counts(n, frac, confidence):
     from scipy.stats import binomtest
 
     s = int(round(frac * n))
-    low, high = wilson_interval(s, n, confidence)
+    low, high = wilson_interval(s, n, confidence=confidence)
     assert 0.0 <= low <= s / n <= high <= 1.0
     assert (low == 0.0) == (s == 0) and (high == 1.0) == (s == n)
     ref = binomtest(s, n).proportion_ci(confidence_level=confidence, method="wilson")
@@ -360,3 +360,10 @@ def test_wilson_interval_wrong_types_are_argument_type_errors():
             wilson_interval(**{"successes": 3, "n": 10, **kwargs})
     low, high = wilson_interval(3, 10, confidence=np.array(0.9))
     assert (low, high) == wilson_interval(3, 10, confidence=0.9)
+
+
+def test_wilson_confidence_is_keyword_only_with_a_deprecation_for_positional_calls():
+    with pytest.warns(DeprecationWarning, match=r"passing confidence to wilson_interval\(\) positionally") as rec:
+        old = wilson_interval(3, 10, 0.9)
+    assert rec[0].filename == __file__
+    assert old == wilson_interval(3, 10, confidence=0.9)

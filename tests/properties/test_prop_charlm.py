@@ -15,6 +15,8 @@ r"""Properties of ``softmax_nb.charlm``: CharVocab (normalise, from_text, encode
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -196,7 +198,7 @@ def test_char_mlp_logits_and_nll_match_the_exact_forward_pass(model, data):
     ids = data.draw(hnp.arrays(np.int64, data.draw(st.integers(c + 1, c + 12)), elements=st.integers(0, v - 1)))
     batch = data.draw(st.integers(1, 6))
     want = ref.nll(ids, batch)
-    out = call_checked(model.nll, ids, batch)
+    out = call_checked(model.nll, ids, batch=batch)
     val = out.ok()
     assert isinstance(val, np.floating) and val.dtype == model.dtype, (type(val), getattr(val, "dtype", None))
     check_close(val, Approx(np.asarray(want.val), np.asarray(want.err)), what="CharMLP.nll", dtype=model.dtype)
@@ -221,9 +223,9 @@ def test_char_mlp_refuses_bad_windows_and_ids(model, how):
         "ids_short": (model.nll, (seq[:c],), ValueError, "ids"),
         "ids_oov": (model.nll, (seq - 1,), ValueError, "ids"),
         "ids_float": (model.nll, (seq.astype(float),), TypeError, "ids"),
-        "batch_zero": (model.nll, (seq, 0), ValueError, "batch"),
-        "batch_float": (model.nll, (seq, 2.0), TypeError, "batch"),
-        "batch_bool": (model.nll, (seq, True), TypeError, "batch"),
+        "batch_zero": (partial(model.nll, batch=0), (seq,), ValueError, "batch"),
+        "batch_float": (partial(model.nll, batch=2.0), (seq,), TypeError, "batch"),
+        "batch_bool": (partial(model.nll, batch=True), (seq,), TypeError, "batch"),
     }
     fn, args, kind, name = cases[how]
     call_checked(fn, *args).refused((kind, (name,)))

@@ -127,7 +127,7 @@ def test_numerical_gradient_of_quadratics(case):
         assert v.shape == x.shape and v.dtype == np.float64
         return float(np.sum(c * v * v + d * v))
 
-    val = call_checked(snb.numerical_gradient, f, x, h).ok()
+    val = call_checked(snb.numerical_gradient, f, x, h=h).ok()
     g = 2 * c * x + d
     k = x.size
     big = np.abs(x) + h
@@ -142,7 +142,7 @@ def test_numerical_gradient_of_quadratics(case):
 @given(st.sampled_from([0.0, -1e-6, -1.0, np.nan, np.inf, -np.inf]))
 def test_numerical_gradient_refuses_bad_steps(h):
     """A step that is not a finite number > 0: a ValueError naming h."""
-    call_checked(snb.numerical_gradient, lambda v: float(np.sum(v)), [1.0, 2.0], h).refused((ValueError, ("h",)))
+    call_checked(snb.numerical_gradient, lambda v: float(np.sum(v)), [1.0, 2.0], h=h).refused((ValueError, ("h",)))
 
 
 # --------------------------------------------------------------------------- to_bfloat16

@@ -257,7 +257,7 @@ def test_wilson_interval_matches_exact(case):
             exp.refuse(ValueError, "n")
         elif np.any(s < 0) or np.any(s > n):
             exp.refuse(ValueError, "successes")
-    val = call_checked(snb.wilson_interval, s, n, conf).check(exp)
+    val = call_checked(snb.wilson_interval, s, n, confidence=conf).check(exp)
     if val is None:
         return
     low, high = val
