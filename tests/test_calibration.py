@@ -503,7 +503,7 @@ def test_plot_reliability_draws_wilson_intervals_and_counts():
     err = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
     assert len(err) == 1 and err[0].get_label() == "90% Wilson interval"
     full = curve.counts > 0
-    low, high = wilson_interval(np.rint(curve.accuracy[full] * curve.counts[full]), curve.counts[full], 0.9)
+    low, high = wilson_interval(np.rint(curve.accuracy[full] * curve.counts[full]), curve.counts[full], confidence=0.9)
     segments = err[0].lines[2][0].get_segments()
     assert np.allclose([s[0][1] for s in segments], low) and np.allclose([s[1][1] for s in segments], high)
     assert np.allclose([s[0][0] for s in segments], (curve.edges[:-1] + 0.05)[full])
