@@ -32,7 +32,8 @@ from .vocab import (
     chunked_cross_entropy, ShardStats, shard_statistics, merge_shard_statistics, sharded_cross_entropy,
     sampled_softmax_loss, huffman_codes, hierarchical_softmax_nll,
 )
-from .experiments import Summary, Repeats, summarize, repeat, paired, fraction, format_table
+from .experiments import (Summary, Repeats, summarize, repeat, paired, fraction, format_table, Evidence, evidence,
+                          quick_mode, n_splits)
 from .training import (
     DigitsSplit, History, SoftmaxRegressionModel, MLPModel, load_digits_split, train_softmax_regression,
     fit_softmax_regression, distill_softmax_regression, train_mlp, predict_logits, template_plane,
@@ -54,6 +55,7 @@ __all__ = [
     "min_p_filter", "sample", "generate", "chunked_cross_entropy", "ShardStats", "shard_statistics",
     "merge_shard_statistics", "sharded_cross_entropy", "sampled_softmax_loss", "huffman_codes",
     "hierarchical_softmax_nll", "Summary", "Repeats", "summarize", "repeat", "paired", "fraction", "format_table",
+    "Evidence", "evidence", "quick_mode", "n_splits",
     "DigitsSplit", "History", "SoftmaxRegressionModel", "MLPModel", "load_digits_split", "train_softmax_regression",
     "fit_softmax_regression", "distill_softmax_regression", "train_mlp", "predict_logits", "template_plane",
     "load_corpus", "CharVocab", "CharMLP", "TrainLog", "train_char_mlp",

@@ -16,13 +16,21 @@ assert a claim only if it holds on the aggregate and on nearly every seed
 
 from __future__ import annotations
 
+import html
+import math
+import os
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy import stats
 
-__all__ = ["Summary", "Repeats", "summarize", "repeat", "paired", "fraction", "format_table"]
+from ._checks import ArgumentTypeError, check_int, real_scalar
+
+__all__ = ["Summary", "Repeats", "summarize", "repeat", "paired", "fraction", "format_table", "Evidence", "evidence",
+           "quick_mode", "n_splits"]
 
 
 class Summary(NamedTuple):
@@ -187,3 +195,226 @@ def format_table(columns: Mapping[str, ArrayLike], digits: int = 3, scale: float
         lines.append(f"{name:<{width}}  {s.mean * scale:>{w}.{digits}f} ± {s.sd * scale:>{w}.{digits}f}  "
                      f"{s.min * scale:>{w}.{digits}f}  {s.max * scale:>{w}.{digits}f}  {s.n:>2d}")
     return "\n".join(lines)
+
+
+# --- Evidence boxes and the quick mode ---------------------------------------------------------------------------
+
+_VERDICTS = ("supported", "contradicted", "inconclusive")
+
+
+def quick_mode() -> bool:
+    """True when the environment variable ``SNB_QUICK`` is set to anything but ``''`` or ``'0'``.
+
+    The chapters read it to run fewer splits (for a reader in Colab). The default, and every test, is the full run.
+    """
+    return os.environ.get("SNB_QUICK", "0").strip() not in ("", "0")
+
+
+def n_splits(full: int, *, quick: int = 5) -> int:
+    """``quick`` in quick mode (:func:`quick_mode`), else ``full``: the number of splits a chapter runs.
+
+    Raises
+    ------
+    ValueError
+        If ``full`` or ``quick`` is not a positive int.
+    """
+    check_int(full, "full", 1)
+    check_int(quick, "quick", 1)
+    return min(quick, full) if quick_mode() else full
+
+
+@dataclass(frozen=True)
+class Evidence:
+    r"""The evidence for one experimental claim, comparing two methods on the same splits.
+
+    Built by :func:`evidence`. ``str(ev)`` is a plain-text box (for the PDF and the terminal); in a notebook it
+    renders as a collapsed HTML box whose summary line states the claim and the verdict.
+
+    Attributes
+    ----------
+    claim : str
+        The claim, as a sentence.
+    differences : ndarray
+        Per-split paired differences :math:`d_j = a_j - b_j`.
+    low, high : float
+        The ``confidence`` interval of the mean difference.
+    holds, ties : int
+        Splits on which the claim holds strictly (for an equivalence claim: :math:`|d_j| < \text{margin}`), and
+        splits with :math:`d_j = 0` exactly (counted separately, never as wins).
+    verdict : str
+        ``'supported'``, ``'contradicted'`` or ``'inconclusive'`` (see :func:`evidence`).
+    method : str
+        How the interval was computed.
+    """
+
+    claim: str
+    differences: NDArray[np.float64]
+    low: float
+    high: float
+    confidence: float
+    holds: int
+    ties: int
+    verdict: str
+    method: str
+    direction: str
+    margin: float | None
+    label: str
+    digits: int
+    scale: float
+
+    @property
+    def n(self) -> int:
+        """The number of splits."""
+        return int(self.differences.size)
+
+    @property
+    def summary(self) -> Summary:
+        """:func:`summarize` of the per-split differences."""
+        return summarize(self.differences)
+
+    def _lines(self) -> list[tuple[str, str]]:
+        s, d, k = self.summary, self.digits, self.scale
+        margin = "" if self.margin is None else f"; margin ±{self.margin * k:.{d}f}"
+        return [
+            ("effect", f"{self.label}: {s.mean * k:+.{d}f} ± {s.sd * k:.{d}f} (mean ± sd over {self.n} splits)"),
+            (f"{self.confidence:.0%} interval", f"[{self.low * k:+.{d}f}, {self.high * k:+.{d}f}] "
+                                                 f"({self.method}{margin})"),
+            ("holds on", f"{self.holds} of {self.n} splits" + (f" ({self.ties} ties)" if self.ties else "")),
+            ("verdict", self.verdict),
+        ]
+
+    def __str__(self) -> str:
+        body = "\n".join(f"  {name}: {text}" for name, text in self._lines())
+        return f"Evidence: {self.claim}\n{body}"
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><th scope=\"row\">{html.escape(name)}</th><td>{html.escape(text)}</td></tr>"
+                       for name, text in self._lines())
+        return (f"<details class=\"snb-evidence\"><summary><strong>Evidence</strong>: {html.escape(self.claim)} "
+                f"(<em>{self.verdict}</em>)</summary><table>{rows}</table></details>")
+
+    def require(self, verdict: str = "supported") -> None:
+        """Assert the verdict; in quick mode, print what the full run asserts instead of asserting it.
+
+        Raises
+        ------
+        AssertionError
+            If the verdict differs (full run only).
+        ValueError
+            For an unknown ``verdict``.
+        """
+        if verdict not in _VERDICTS:
+            raise ValueError(f"verdict must be one of {_VERDICTS}, got {verdict!r}")
+        if self.verdict == verdict:
+            return
+        if quick_mode():
+            print(f"quick mode: the full run asserts the verdict {verdict!r}; these few splits give {self.verdict!r}")
+            return
+        raise AssertionError(f"{self.claim}: verdict {self.verdict!r}, expected {verdict!r}\n{self}")
+
+
+def evidence(a: ArrayLike, b: ArrayLike, *, claim: str, direction: str = "greater", margin: float | None = None,
+             test_fraction: float | None = None, confidence: float = 0.95, label: str = "a − b", digits: int = 3,
+             scale: float = 1.0) -> Evidence:
+    r"""Weigh a claim about two methods measured on the same splits: effect, interval, per-split count, verdict.
+
+    With paired differences :math:`d_j = a_j - b_j` over :math:`n` splits, mean :math:`\bar d` and sample
+    variance :math:`s^2`, the interval is :math:`\bar d \pm t_{n-1}\, \hat\sigma`, where
+
+    * :math:`\hat\sigma^2 = s^2 / n` for disjoint splits (``test_fraction=None``: a paired t interval);
+    * :math:`\hat\sigma^2 = (1/n + \rho/(1-\rho))\, s^2` for random train/test splits that overlap, each holding
+      a fraction :math:`\rho` of the data out (``test_fraction=rho``): the corrected resampled t of Nadeau and
+      Bengio (2003). Overlapping splits are not independent, and the plain :math:`s^2/n` is then too small.
+
+    The verdict reads the interval, not the count:
+
+    * ``direction='greater'`` (the claim is :math:`a > b`): *supported* if the interval lies above 0,
+      *contradicted* if it lies below 0, otherwise *inconclusive*;
+    * ``direction='less'``: the mirror image;
+    * ``direction='equivalent'`` (needs ``margin``): *supported* if the interval lies inside
+      :math:`(-\text{margin}, \text{margin})` (two one-sided tests, each at level :math:`(1 - \text{confidence})/2`),
+      *contradicted* if it lies wholly outside, otherwise *inconclusive*. A difference that is merely not
+      significant is never evidence of equality.
+
+    Parameters
+    ----------
+    a, b : array_like
+        One value per split for each method, same splits in the same order; at least 2 splits.
+    claim : str
+        The claim, as a sentence (shown in the box).
+    direction : {'greater', 'less', 'equivalent'}, default 'greater'
+    margin : float, optional
+        The equivalence margin (positive), in the units of ``a``. Required for ``'equivalent'``.
+    test_fraction : float, optional
+        The held-out fraction of each split, in (0, 1), when the splits overlap.
+    confidence : float, default 0.95
+    label : str, default 'a − b'
+        How the box names the difference.
+    digits : int, default 3
+    scale : float, default 1.0
+        Multiplies the printed values (100 for percentage points); the verdict does not depend on it.
+
+    Returns
+    -------
+    Evidence
+
+    Raises
+    ------
+    ValueError
+        For fewer than 2 splits, shapes that differ, non-finite values, an unknown direction, a missing or
+        non-positive margin, or a fraction or confidence outside (0, 1).
+    """
+    if direction not in ("greater", "less", "equivalent"):
+        raise ValueError(f"direction must be 'greater', 'less' or 'equivalent', got {direction!r}")
+    if not isinstance(claim, str) or not claim:
+        raise ArgumentTypeError(f"claim must be a non-empty str, got {claim!r}")
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    if np.shape(a) != np.shape(b):
+        raise ValueError(f"a and b must hold one value per split each (same shape), got {np.shape(a)} and "
+                         f"{np.shape(b)}")
+    if d.ndim != 1 or d.size < 2:
+        raise ValueError(f"a and b must be 1-D with at least 2 splits, got shape {d.shape}")
+    if not np.all(np.isfinite(d)):
+        raise ValueError("a and b must be finite")
+    conf = real_scalar(confidence, "confidence", "a number in (0, 1)")
+    if not 0.0 < conf < 1.0:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
+    m: float | None = None
+    if margin is not None:
+        m = real_scalar(margin, "margin", "a positive number")
+        if not (m > 0.0 and math.isfinite(m)):
+            raise ValueError(f"margin must be positive and finite, got {margin!r}")
+    if direction == "equivalent" and m is None:
+        raise ValueError("direction='equivalent' needs a margin: a difference is never shown to be exactly 0")
+    n = d.size
+    var = float(np.var(d, ddof=1))
+    if test_fraction is None:
+        factor, method = 1.0 / n, "paired t, disjoint splits"
+    else:
+        rho = real_scalar(test_fraction, "test_fraction", "a number in (0, 1)")
+        if not 0.0 < rho < 1.0:
+            raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction!r}")
+        factor = 1.0 / n + rho / (1.0 - rho)
+        method = f"Nadeau–Bengio corrected t, test fraction {rho:g}"
+    half = float(stats.t.ppf(0.5 + conf / 2.0, n - 1)) * math.sqrt(var * factor)
+    mean = float(np.mean(d))
+    low, high = mean - half, mean + half
+    if direction == "equivalent":
+        assert m is not None
+        holds = int(np.sum(np.abs(d) < m))
+        verdict = ("supported" if -m < low and high < m else
+                   "contradicted" if low >= m or high <= -m else "inconclusive")
+    else:
+        sign = 1.0 if direction == "greater" else -1.0
+        holds = int(np.sum(sign * d > 0))
+        lo, hi = sorted((sign * low, sign * high))
+        verdict = "supported" if lo > 0 else "contradicted" if hi < 0 else "inconclusive"
+    check_int(digits, "digits", 0)
+    k = real_scalar(scale, "scale", "a positive number")
+    if not (k > 0.0 and math.isfinite(k)):
+        raise ValueError(f"scale must be positive and finite, got {scale!r}")
+    return Evidence(claim, d, low, high, conf, holds, int(np.sum(d == 0)), verdict, method, direction, m, label,
+                    digits, k)

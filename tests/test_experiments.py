@@ -6,6 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
+
+import softmax_nb as snb
 
 from softmax_nb.experiments import Repeats, format_table, fraction, paired, repeat, summarize
 
@@ -76,3 +79,107 @@ def test_format_table_rows_and_numbers():
     assert lines[2].startswith("a long name") and "100.00 ±   0.00" in lines[2]
     res = repeat(lambda s: {"x": s, "y": 2 * s}, range(3))
     assert res.table(["y"]).splitlines()[1].split()[0] == "y"
+
+
+# --- evidence(): intervals against scipy and closed forms, verdicts, quick mode -----------------------------------
+
+def test_evidence_paired_interval_matches_scipy_ttest_rel():
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(0.8, 0.02, 12), rng.normal(0.79, 0.02, 12)
+    ev = snb.evidence(a, b, claim="a beats b")
+    ci = stats.ttest_rel(a, b).confidence_interval(0.95)
+    assert ev.low == pytest.approx(ci.low, rel=1e-12) and ev.high == pytest.approx(ci.high, rel=1e-12)
+    assert ev.n == 12 and ev.method == "paired t, disjoint splits"
+    np.testing.assert_array_equal(ev.differences, a - b)
+
+
+def test_evidence_nadeau_bengio_interval_is_the_closed_form():
+    d = np.array([0.01, 0.03, -0.01, 0.02, 0.00, 0.04, 0.02, 0.01, 0.03, 0.02])
+    ev = snb.evidence(d, np.zeros(10), claim="c", test_fraction=0.25)
+    s2 = sum((x - d.mean()) ** 2 for x in d) / 9
+    half = 2.2621571627409915 * math.sqrt((1 / 10 + 0.25 / 0.75) * s2)  # t_{9, 0.975}
+    assert ev.low == pytest.approx(d.mean() - half, rel=1e-9)
+    assert ev.high == pytest.approx(d.mean() + half, rel=1e-9)
+    plain = snb.evidence(d, np.zeros(10), claim="c")
+    assert plain.high - plain.low < ev.high - ev.low  # the correction widens the interval
+    assert plain.verdict == "supported" and ev.verdict == "inconclusive"
+
+
+@pytest.mark.parametrize("shift, greater, less", [(0.5, "supported", "contradicted"),
+                                                  (-0.5, "contradicted", "supported"),
+                                                  (0.0, "inconclusive", "inconclusive")])
+def test_evidence_verdict_reads_the_interval(shift, greater, less):
+    noise = np.array([0.1, -0.1, 0.2, -0.2, 0.05, -0.05, 0.0, 0.15, -0.15, 0.0])
+    assert snb.evidence(noise + shift, np.zeros(10), claim="c").verdict == greater
+    assert snb.evidence(noise + shift, np.zeros(10), claim="c", direction="less").verdict == less
+
+
+def test_evidence_equivalence_needs_the_interval_inside_the_margin():
+    noise = np.array([0.1, -0.1, 0.2, -0.2, 0.05, -0.05, 0.0, 0.15, -0.15, 0.0])
+    z = np.zeros(10)
+    assert snb.evidence(noise, z, claim="c", direction="equivalent", margin=0.5).verdict == "supported"
+    # not significant, but the interval is wider than the margin: not evidence of equality
+    wide = snb.evidence(noise, z, claim="c", direction="greater")
+    assert wide.verdict == "inconclusive"
+    assert snb.evidence(noise, z, claim="c", direction="equivalent", margin=0.05).verdict == "inconclusive"
+    assert snb.evidence(noise + 3, z, claim="c", direction="equivalent", margin=0.5).verdict == "contradicted"
+    with pytest.raises(ValueError, match="margin"):
+        snb.evidence(noise, z, claim="c", direction="equivalent")
+
+
+def test_evidence_counts_ties_apart_from_wins():
+    a = np.array([1.0, 1.0, 2.0, 0.0, 3.0])
+    b = np.array([1.0, 0.0, 1.0, 1.0, 3.0])
+    ev = snb.evidence(a, b, claim="c")
+    assert (ev.holds, ev.ties) == (2, 2)
+    assert "2 of 5 splits (2 ties)" in str(ev)
+    assert snb.evidence(a, b, claim="c", direction="less").holds == 1
+
+
+def test_evidence_renders_a_collapsed_escaped_box():
+    ev = snb.evidence([2.0, 2.25, 2.5], [1.0, 1.0, 1.0], claim="a < b & c", scale=100, digits=1, label="A − B")
+    page = ev._repr_html_()
+    assert page.startswith('<details class="snb-evidence"><summary>') and " open" not in page
+    assert "a &lt; b &amp; c" in page and "(<em>supported</em>)" in page
+    text = str(ev)
+    assert text.splitlines()[0] == "Evidence: a < b & c"
+    assert "A − B: +125.0 ± 25.0 (mean ± sd over 3 splits)" in text
+    assert "verdict: supported" in text
+
+
+@pytest.mark.parametrize("kwargs, err", [
+    ({"a": [1.0], "b": [0.0]}, ValueError),
+    ({"a": [1.0, 2.0], "b": [0.0]}, ValueError),
+    ({"a": [1.0, np.nan], "b": [0.0, 0.0]}, ValueError),
+    ({"direction": "bigger"}, ValueError),
+    ({"margin": -1.0}, ValueError),
+    ({"margin": "0.1"}, TypeError),
+    ({"test_fraction": 1.0}, ValueError),
+    ({"confidence": 95}, ValueError),
+    ({"claim": ""}, TypeError),
+    ({"scale": 0}, ValueError),
+])
+def test_evidence_rejects_bad_arguments(kwargs, err):
+    args = {"a": [1.0, 2.0], "b": [0.0, 0.0], "claim": "c"} | kwargs
+    with pytest.raises(err):
+        snb.evidence(args.pop("a"), args.pop("b"), **args)
+
+
+def test_require_asserts_unless_quick(monkeypatch, capsys):
+    ev = snb.evidence([1.0, 2.0, 3.0], [2.0, 2.0, 2.0], claim="c")
+    assert ev.verdict == "inconclusive"
+    ev.require("inconclusive")
+    monkeypatch.delenv("SNB_QUICK", raising=False)
+    with pytest.raises(AssertionError, match="verdict 'inconclusive', expected 'supported'"):
+        ev.require()
+    with pytest.raises(ValueError, match="verdict must be"):
+        ev.require("true")
+    monkeypatch.setenv("SNB_QUICK", "1")
+    assert snb.quick_mode() and snb.n_splits(20) == 5 and snb.n_splits(3) == 3
+    ev.require()
+    assert "full run asserts the verdict 'supported'" in capsys.readouterr().out
+    for off in ("0", ""):
+        monkeypatch.setenv("SNB_QUICK", off)
+        assert not snb.quick_mode() and snb.n_splits(20, quick=4) == 20
+    with pytest.raises(TypeError):
+        snb.n_splits(20.0)
