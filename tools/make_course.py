@@ -30,6 +30,7 @@ text naming it in the full book, e.g. "*Softmax at scale* (full book)" or
 from __future__ import annotations
 
 import argparse
+import math
 import copy
 import re
 import shutil
@@ -41,9 +42,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import chapter_length  # noqa: E402
 from book_numbers import Refs, collect_refs  # noqa: E402
-from course_exercises import load_exercises  # noqa: E402
-from myst_blocks import ROLE, split_blocks, split_target  # noqa: E402
+from myst_blocks import ROLE, split_target  # noqa: E402
 from nbtools import toc_files  # noqa: E402
 
 XREF_ROLES = {"eq", "numref", "ref", "prf:ref", "doc"}
@@ -178,33 +179,11 @@ def build(path_file: Path, out: Path) -> Path:
     return site
 
 
-STAR_MINUTES = {1: 10, 2: 20, 3: 40}
-
-
 def chapter_plan(path: Path) -> dict:
-    """Time estimates of one chapter: reading (100 words a minute plus 2 minutes per code
-    cell, solutions excluded) and exercises (``minutes`` in exercises.yml, else 10/20/40 for ★/★★/★★★)."""
-    exercises = load_exercises()
-    nb = nbformat.read(path, as_version=4)
-    words = code = 0
-    labels: list[tuple[str, int]] = []
-    in_solution = False
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            for block in split_blocks(cell.source):
-                if block.name == "solution-start":
-                    in_solution = True
-                elif block.name == "solution-end":
-                    in_solution = False
-                elif block.name == "exercise":
-                    labels.append((block.options.get("label", ""), block.arg.count("\u2605")))
-                elif not in_solution and block.name != "solution":
-                    words += len(re.findall(r"[A-Za-z]+", "\n".join(block.lines)))
-        elif cell.cell_type == "code" and not in_solution and "solution" not in cell.metadata.get("tags", []):
-            code += 1
-    exercise_minutes = {lb: exercises.get(lb, {}).get("minutes", STAR_MINUTES.get(stars, 20))
-                        for lb, stars in labels}
-    return {"reading": round(words / 100) + 2 * code, "exercises": exercise_minutes}
+    """Time estimates of one chapter, by the book's one length rule (tools/chapter_length.py): reading
+    minutes (words / 120 + 6 s per code line, rounded up) and minutes per exercise."""
+    return {"reading": math.ceil(chapter_length.measure(path).minutes),
+            "exercises": chapter_length.exercise_minutes(path)}
 
 
 def plan(path_file: Path) -> str:
