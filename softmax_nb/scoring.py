@@ -9,8 +9,10 @@ what a careful evaluation puts next to it:
   Murphy (1973) decomposition :func:`brier_decomposition` into reliability,
   resolution and uncertainty;
 * :func:`ece_noise_floor`: the ECE values a *perfectly calibrated* model with
-  the same confidences would get on the same number of examples, by redrawing
-  the labels from the model's own probabilities;
+  the same probabilities would get on the same number of examples, by redrawing
+  the labels from the model's own probabilities (*consistency resampling*,
+  Bröcker and Smith 2007); ``metric=`` gives the same null distribution for the
+  class-wise ECE, the adaptive ECE, the Brier reliability term or any metric;
 * :func:`classwise_ece` (Kull et al. 2019) and :func:`adaptive_ece`
   (equal-mass bins, Nixon et al. 2019);
 * :func:`wilson_interval`, the Wilson (1927) score interval of a binomial
@@ -24,6 +26,7 @@ equal-width, right-closed bins :math:`((m-1)/M, m/M]` (a confidence of exactly
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -32,6 +35,7 @@ from numpy.typing import ArrayLike, NDArray
 from ._checks import (
     ArgumentTypeError,
     as_float_array,
+    check_choice,
     check_generator,
     check_matrix_and_labels,
     check_positive_int,
@@ -200,36 +204,56 @@ def brier_decomposition(probs: ArrayLike, labels: ArrayLike, n_bins: int | None 
     return BrierDecomposition(brier_score(p, y), rel, res, unc, within)
 
 
+_FLOOR_METRICS = ("ece", "classwise", "adaptive", "reliability")
+
+
 def ece_noise_floor(probs: ArrayLike, n_bins: int = 15, n_draws: int = 1000,
-                    rng: np.random.Generator | int | None = None) -> NDArray[np.float64]:
-    r"""ECE values of a perfectly calibrated model with these confidences (a null distribution).
+                    rng: np.random.Generator | int | None = None, *,
+                    metric: str | Callable[[NDArray[np.float64], NDArray[np.intp]], float] = "ece"
+                    ) -> NDArray[np.float64]:
+    r"""Values of a calibration metric for a perfectly calibrated model with these probabilities (a null distribution).
 
     For each of ``n_draws`` draws, every label is redrawn from the model's
     own probabilities, :math:`\tilde y_i \sim \operatorname{Categorical}(p_i)`,
-    so the model is calibrated by construction; the ECE of ``probs`` against
-    :math:`\tilde y` (same bins as
-    :func:`~softmax_nb.calibration.expected_calibration_error`) is then pure
-    finite-sample noise. A measured ECE inside this distribution is
-    indistinguishable from perfect calibration.
+    so the model is calibrated by construction (in every sense: top-label,
+    class-wise and canonical); the metric of ``probs`` against :math:`\tilde y`
+    is then pure finite-sample noise. A measured value inside this
+    distribution is indistinguishable from perfect calibration. This is the
+    *consistency resampling* of Bröcker and Smith (2007), used for calibration
+    tests by Vaicenavicius et al. (2019).
 
     Parameters
     ----------
     probs : array_like
         Shape ``(N, K)``; rows must sum to 1 (within ``1e-6``).
     n_bins : int, default 15
+        The bins of the metric (as the metric's own ``n_bins``).
     n_draws : int, default 1000
     rng : numpy.random.Generator or int, optional
         Generator or seed (``None`` uses seed 0, so the result is reproducible).
+    metric : str or callable, default 'ece'
+        Which metric's null distribution:
+
+        * ``'ece'``: :func:`~softmax_nb.calibration.expected_calibration_error`;
+        * ``'classwise'``: :func:`classwise_ece`;
+        * ``'adaptive'``: :func:`adaptive_ece`;
+        * ``'reliability'``: the reliability term of :func:`brier_decomposition` with ``n_bins`` bins;
+        * a callable ``metric(probs, labels) -> float``, called once per draw (slower).
+
+        The four named metrics are computed for all draws at once and equal the functions' values on the
+        same redrawn labels. The same ``rng`` gives the same labels for every metric.
 
     Returns
     -------
     numpy.ndarray
-        ``n_draws`` ECE values (float64); summarise with the mean or a quantile.
+        ``n_draws`` values (float64); summarise with the mean or a quantile.
 
     Raises
     ------
     ValueError
-        For bad ``probs``, rows not summing to 1, or ``n_bins``/``n_draws < 1``.
+        For bad ``probs``, rows not summing to 1, ``n_bins``/``n_draws < 1``, or an unknown metric name.
+    ArgumentTypeError
+        For a ``metric`` that is neither a str nor callable.
     """
     p = as_float_array(probs, "probs").astype(np.float64, copy=False)
     if p.ndim != 2 or p.shape[0] == 0 or p.shape[1] == 0:
@@ -239,23 +263,73 @@ def ece_noise_floor(probs: ArrayLike, n_bins: int = 15, n_draws: int = 1000,
         raise ValueError("probs rows must sum to 1 (within 1e-6) to be sampled from")
     m = check_positive_int(n_bins, "n_bins")
     draws = check_positive_int(n_draws, "n_draws")
+    if not callable(metric):
+        check_choice(metric, _FLOOR_METRICS, "metric")
     gen = np.random.default_rng(0) if rng is None else check_generator(rng)
     n = p.shape[0]
+    cdf = np.cumsum(p, axis=1)
+    cdf[:, -1] = np.inf  # rounding in the cumulative sum must not lose the last class
+    if metric != "ece":
+        return _null_of_metric(p, cdf, gen.random((draws, n)), m, metric)
     pred = p.argmax(axis=1)
     conf = p[np.arange(n), pred]
     idx = _bin_index(conf, m)
-    cdf = np.cumsum(p, axis=1)
-    cdf[:, -1] = np.inf  # rounding in the cumulative sum must not lose the last class
     # P(label == pred) is all that matters: correct iff u falls in pred's slice of the cdf
     lo = np.where(pred > 0, cdf[np.arange(n), np.maximum(pred - 1, 0)], 0.0)
     hi = cdf[np.arange(n), pred]
     u = gen.random((draws, n))
     correct = (u >= lo) & (u < hi)                         # (draws, N) booleans
-    onehot = np.zeros((n, m), dtype=np.int64)
-    onehot[np.arange(n), idx] = 1
-    hits = correct.astype(np.int64) @ onehot               # exact integer counts per bin
-    conf_sum = np.bincount(idx, weights=conf, minlength=m)
-    return np.sum(np.abs(hits - conf_sum), axis=1) / n
+    return _binned_null(conf, correct, idx, m)
+
+
+def _binned_null(values: NDArray[np.float64], outcomes: NDArray[np.bool_], idx: NDArray[np.intp],
+                 n_bins: int) -> NDArray[np.float64]:
+    r""":func:`_binned_gap` for each row of the ``(draws, N)`` boolean ``outcomes`` (exact integer bin counts)."""
+    onehot = np.zeros((values.size, n_bins), dtype=np.int64)
+    onehot[np.arange(values.size), idx] = 1
+    hits = outcomes.astype(np.int64) @ onehot               # (draws, n_bins)
+    value_sum = np.bincount(idx, weights=values, minlength=n_bins)
+    return np.sum(np.abs(hits - value_sum), axis=1) / values.size
+
+
+def _equal_mass_index(conf: NDArray[np.float64], n_bins: int) -> NDArray[np.intp]:
+    """Equal-mass bin of each confidence: sorted stably, split as :func:`numpy.array_split` splits."""
+    n = conf.size
+    order = np.argsort(conf, kind="stable")
+    sizes = np.array([len(g) for g in np.array_split(np.arange(n), n_bins)])
+    idx = np.empty(n, dtype=np.intp)
+    idx[order] = np.repeat(np.arange(n_bins), sizes)
+    return idx
+
+
+def _null_of_metric(p: NDArray[np.float64], cdf: NDArray[np.float64], u: NDArray[np.float64], m: int,
+                    metric: str | Callable[[NDArray[np.float64], NDArray[np.intp]], float]) -> NDArray[np.float64]:
+    """The metric of ``p`` against labels redrawn from ``u``: label = number of cdf entries <= u."""
+    draws, n = u.shape
+    k = p.shape[1]
+    block = max(1, 4_000_000 // (n * k))                   # bounds the (block, N, K) comparison
+    labels = np.concatenate([(u[i:i + block, :, None] >= cdf[None]).sum(axis=2) for i in range(0, draws, block)])
+    if callable(metric):
+        return np.array([float(metric(p, labels[d])) for d in range(draws)], dtype=np.float64)
+    if metric == "adaptive":
+        pred = p.argmax(axis=1)
+        conf = p[np.arange(n), pred]
+        return _binned_null(conf, labels == pred, _equal_mass_index(conf, m), m)
+    out = np.zeros(draws)
+    for c in range(k):
+        idx = _bin_index(p[:, c], m)
+        if metric == "classwise":
+            out += _binned_null(p[:, c], labels == c, idx, m) / k
+            continue
+        # reliability: sum over full bins of n_g (mean forecast - observed frequency)^2 / N
+        onehot = np.zeros((n, m), dtype=np.int64)
+        onehot[np.arange(n), idx] = 1
+        cnt = np.bincount(idx, minlength=m)
+        full = cnt > 0
+        hits = ((labels == c).astype(np.int64) @ onehot)[:, full]
+        p_bar = np.bincount(idx, weights=p[:, c], minlength=m)[full] / cnt[full]
+        out += np.sum(cnt[full] * (p_bar - hits / cnt[full]) ** 2, axis=1) / n
+    return out
 
 
 def classwise_ece(probs: ArrayLike, labels: ArrayLike, n_bins: int = 15) -> float:
@@ -327,11 +401,7 @@ def adaptive_ece(probs: ArrayLike, labels: ArrayLike, n_bins: int = 15) -> float
     n = p.shape[0]
     pred = p.argmax(axis=1)
     conf = p[np.arange(n), pred]
-    order = np.argsort(conf, kind="stable")
-    sizes = np.array([len(g) for g in np.array_split(np.arange(n), m)])
-    idx = np.empty(n, dtype=np.intp)
-    idx[order] = np.repeat(np.arange(m), sizes)
-    return _binned_gap(conf, (pred == y).astype(np.float64), idx, m)
+    return _binned_gap(conf, (pred == y).astype(np.float64), _equal_mass_index(conf, m), m)
 
 
 @deprecated_call_forms(("confidence",))

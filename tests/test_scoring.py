@@ -367,3 +367,69 @@ def test_wilson_confidence_is_keyword_only_with_a_deprecation_for_positional_cal
         old = wilson_interval(3, 10, 0.9)
     assert rec[0].filename == __file__
     assert old == wilson_interval(3, 10, confidence=0.9)
+
+
+# --- noise floors of the other calibration metrics (Q6 of the Part II review) ---------------------------------------
+
+FLOOR_METRICS = {
+    "ece": lambda p, y, m: expected_calibration_error(p, y, m),
+    "classwise": lambda p, y, m: classwise_ece(p, y, m),
+    "adaptive": lambda p, y, m: adaptive_ece(p, y, m),
+    "reliability": lambda p, y, m: brier_decomposition(p, y, n_bins=m).reliability,
+}
+
+
+@pytest.mark.parametrize("n_bins", [1, 4, 15])
+@pytest.mark.parametrize("metric", sorted(FLOOR_METRICS))
+def test_floor_of_each_metric_is_the_metric_on_the_redrawn_labels(metric, n_bins):
+    p, _ = random_case(6, n=90, k=4, concentration=0.4)
+    floor = ece_noise_floor(p, n_bins=n_bins, n_draws=40, rng=np.random.default_rng(21), metric=metric)
+    # the same uniforms, used the slow way: label = first class whose cdf exceeds u, then the package's own metric
+    u = np.random.default_rng(21).random((40, 90))
+    cdf = np.cumsum(p, axis=1)
+    for d in range(40):
+        labels = np.array([min(int(np.searchsorted(cdf[i], u[d, i], side="right")), 3) for i in range(90)])
+        assert floor[d] == pytest.approx(FLOOR_METRICS[metric](p, labels, n_bins), abs=1e-13)
+
+
+def test_floor_with_a_callable_metric_equals_the_named_one():
+    p, _ = random_case(8, n=60, k=3)
+    named = ece_noise_floor(p, n_draws=25, rng=4, metric="classwise")
+    called = ece_noise_floor(p, n_draws=25, rng=4, metric=lambda q, y: classwise_ece(q, y))
+    assert np.allclose(named, called, rtol=0, atol=1e-14)
+    assert np.array_equal(ece_noise_floor(p, n_draws=25, rng=4), ece_noise_floor(p, n_draws=25, rng=4, metric="ece"))
+
+
+@pytest.mark.parametrize("metric", sorted(FLOOR_METRICS))
+def test_floor_matches_a_monte_carlo_of_calibrated_predictions(metric):
+    # Perfectly calibrated predictions: labels drawn from p by an independent mechanism (Generator.choice).
+    # The metric's distribution over those draws must be the null distribution the floor returns.
+    p, _ = random_case(9, n=120, k=5, concentration=0.5)
+    rng = np.random.default_rng(123)
+    mc = np.array([FLOOR_METRICS[metric](p, np.array([rng.choice(5, p=row) for row in p]), 10)
+                   for _ in range(300)])
+    null = ece_noise_floor(p, n_bins=10, n_draws=3000, rng=5, metric=metric)
+    se = np.sqrt(mc.var(ddof=1) / mc.size + null.var(ddof=1) / null.size)
+    assert abs(mc.mean() - null.mean()) < 4 * se
+    above = np.mean(mc > np.quantile(null, 0.95))           # about 5% of calibrated test sets exceed the 95th percentile
+    assert 0.01 < above < 0.10
+
+
+@pytest.mark.parametrize("metric", sorted(FLOOR_METRICS))
+def test_floor_flags_over_confident_predictions(metric):
+    # labels from a flatter distribution than p: the reported p is over-confident, and the metric leaves its floor
+    rng = np.random.default_rng(7)
+    z = rng.normal(0.0, 2.0, (400, 5))
+    p = snb.softmax(z, axis=1)
+    y = np.array([rng.choice(5, p=row) for row in snb.softmax(z / 3.0, axis=1)])
+    null = ece_noise_floor(p, n_bins=10, n_draws=500, rng=1, metric=metric)
+    assert FLOOR_METRICS[metric](p, y, 10) > np.quantile(null, 0.99)
+
+
+def test_floor_metric_bad_input():
+    with pytest.raises(ValueError, match="metric"):
+        ece_noise_floor([[0.5, 0.5]], metric="brier")
+    with pytest.raises(snb.ArgumentTypeError, match="metric"):
+        ece_noise_floor([[0.5, 0.5]], metric=3)
+    with pytest.raises(TypeError):
+        ece_noise_floor([[0.5, 0.5]], 15, 10, 0, "classwise")      # metric is keyword-only
