@@ -38,6 +38,9 @@ from .training import (
     DigitsSplit, History, SoftmaxRegressionModel, MLPModel, load_digits_split, train_softmax_regression,
     fit_softmax_regression, distill_softmax_regression, train_mlp, predict_logits, template_plane,
 )
+from .speculative import acceptance_rate, speculative_sample
+from .stability import z_loss, soft_cap
+from .routing import route, load_balancing_loss
 from .charlm import load_corpus, CharVocab, CharMLP, TrainLog, train_char_mlp
 
 __version__ = "0.1.0"
@@ -58,5 +61,6 @@ __all__ = [
     "Evidence", "evidence", "quick_mode", "n_splits",
     "DigitsSplit", "History", "SoftmaxRegressionModel", "MLPModel", "load_digits_split", "train_softmax_regression",
     "fit_softmax_regression", "distill_softmax_regression", "train_mlp", "predict_logits", "template_plane",
+    "acceptance_rate", "speculative_sample", "z_loss", "soft_cap", "route", "load_balancing_loss",
     "load_corpus", "CharVocab", "CharMLP", "TrainLog", "train_char_mlp",
 ]

@@ -1,0 +1,148 @@
+r"""Controlling the normaliser in large models: the z-loss and logit soft-capping.
+
+Softmax is unchanged when every logit of a row moves by the same constant, so nothing in the cross-entropy stops
+the log-normaliser :math:`\log Z = \operatorname{LSE}(z)` from drifting during training. Large :math:`|\log Z|`
+costs precision in low-precision arithmetic, and attention and router logits that keep growing make training
+unstable. Two remedies used in today's models:
+
+* :func:`z_loss` adds :math:`w \cdot \overline{\operatorname{LSE}(z)^2}`, which pulls :math:`\log Z` towards 0
+  (PaLM, :math:`w = 10^{-4}`, on the output logits; ST-MoE's *router z-loss* on the router logits);
+* :func:`soft_cap` squashes logits smoothly into :math:`(-c, c)` with :math:`c \tanh(z / c)` (Gemma 2: :math:`c = 30`
+  on the final logits, :math:`c = 50` on the attention logits).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal, overload
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ._checks import as_float_array, check_bool, check_max, real_scalar, work_dtype
+from .core import logsumexp, softmax
+
+__all__ = ["z_loss", "soft_cap"]
+
+Array = NDArray[np.floating]
+
+
+@overload
+def z_loss(logits: ArrayLike, *, weight: float = ..., return_grad: Literal[False] = ...) -> np.floating:
+    ...
+
+
+@overload
+def z_loss(logits: ArrayLike, *, weight: float = ..., return_grad: Literal[True]) -> tuple[np.floating, Array]:
+    ...
+
+
+def z_loss(logits: ArrayLike, *, weight: float = 1e-4,
+           return_grad: bool = False) -> np.floating | tuple[np.floating, Array]:
+    r"""The z-loss: the weighted mean over rows of the squared log-normaliser.
+
+    .. math::
+
+        L = \frac{w}{N} \sum_{n=1}^{N} \operatorname{LSE}(z_n)^2, \qquad
+        \frac{\partial L}{\partial z_{n}} = \frac{2 w}{N} \operatorname{LSE}(z_n)\, \operatorname{softmax}(z_n),
+
+    where the rows :math:`z_n` run over every leading axis of ``logits`` (the classes are the last axis). The
+    gradient is the softmax of the row scaled by its log-normaliser: a step against it lowers every logit of a row
+    with :math:`\log Z > 0` in proportion to its probability.
+
+    Parameters
+    ----------
+    logits : array_like
+        Shape ``(..., V)``; ``-inf`` entries are masked classes. A row with every class masked raises.
+    weight : float, default 1e-4
+        :math:`w \ge 0` (PaLM's value).
+    return_grad : bool, default False
+        Also return :math:`\partial L / \partial z`, same shape and dtype as ``logits``.
+
+    Returns
+    -------
+    loss : numpy floating scalar
+        In the dtype of ``logits`` (float64 for integers); the mean is summed in float64 and rounded once (to
+        ``inf`` if it exceeds the dtype's range, as float16 does beyond 65504).
+    grad : numpy.ndarray
+        Only with ``return_grad=True``.
+
+    Raises
+    ------
+    ValueError
+        For NaN or ``+inf`` logits, a row of ``-inf``, an empty class axis, or a negative or non-finite weight.
+
+    Examples
+    --------
+    >>> float(z_loss([[0.0, 0.0], [1.0, 1.0]], weight=1.0))  # rows of LSE log 2 and 1 + log 2
+    1.6736...
+    """
+    z = as_float_array(logits, "logits")
+    if z.ndim == 0 or z.shape[-1] == 0:
+        raise ValueError(f"logits must have a non-empty class axis (the last), got shape {z.shape}")
+    w = real_scalar(weight, "weight", "a finite number >= 0")
+    if not (math.isfinite(w) and w >= 0.0):
+        raise ValueError(f"weight must be a finite number >= 0, got {weight!r}")
+    flag = check_bool(return_grad, "return_grad")
+    work = z.astype(work_dtype(z.dtype), copy=False)
+    if z.size:
+        check_max(work.max(axis=-1), "logits")
+    lse = logsumexp(work, axis=-1).astype(np.float64)
+    rows = max(lse.size, 1)
+    with np.errstate(over="ignore"):  # beyond the dtype's range the loss rounds to inf, as IEEE rounds
+        loss = z.dtype.type(w * float(np.sum(lse * lse)) / rows) if lse.size else z.dtype.type(0.0)
+    if not flag:
+        return loss
+    scale = (2.0 * w / rows) * lse[..., None]
+    grad = (scale * softmax(work, axis=-1)).astype(z.dtype)
+    return loss, grad
+
+
+def soft_cap(z: ArrayLike, *, cap: float) -> Array:
+    r"""Logit soft-capping: :math:`c \tanh(z / c)`, a smooth squashing of every logit into :math:`(-c, c)`.
+
+    Near 0 it is the identity (:math:`c \tanh(z/c) = z - z^3 / (3c^2) + \dots`), it keeps the order of the logits
+    (it is strictly increasing), and it bounds every logit gap by :math:`2c`, hence every probability ratio by
+    :math:`e^{2c}`. The derivative is :math:`1 - \tanh^2(z/c)`.
+
+    ``-inf`` maps to :math:`-c` as the formula says, so a masked logit is no longer masked after capping: apply
+    masks after the cap, as Gemma 2 does.
+
+    Parameters
+    ----------
+    z : array_like
+        Logits of any shape.
+    cap : float
+        :math:`c > 0`, finite (keyword-only; Gemma 2 uses 30 on the final logits and 50 on attention logits).
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape and dtype as ``z`` (float64 for integers). float16 is computed in float32 and rounded once, so
+        a float16 logit near :math:`\pm 65504` gives :math:`\pm c` instead of overflowing in :math:`z/c` and
+        back.
+
+    Raises
+    ------
+    ValueError
+        For NaN in ``z``, or ``cap`` not finite and positive (in the dtype the cap is computed in).
+
+    Examples
+    --------
+    >>> soft_cap([0.0, 1.0, 100.0, -np.inf], cap=30.0).round(4)
+    array([  0.    ,   0.9996,  29.9237, -30.    ])
+    """
+    arr = as_float_array(z, "z")
+    c = real_scalar(cap, "cap", "a finite number > 0")
+    if not (math.isfinite(c) and c > 0.0):
+        raise ValueError(f"cap must be a finite number > 0, got {cap!r}")
+    if np.isnan(arr).any():
+        raise ValueError("z contains NaN")
+    work = arr.astype(work_dtype(arr.dtype), copy=False)
+    with np.errstate(over="ignore", under="ignore"):
+        cw = work.dtype.type(c)
+    if not (np.isfinite(cw) and cw > 0):
+        raise ValueError(f"cap must be a positive number representable in {work.dtype}, got {cap!r}")
+    with np.errstate(over="ignore"):  # z / c overflows to ±inf only where tanh is ±1 anyway
+        out = cw * np.tanh(work / cw)
+    return out.astype(arr.dtype, copy=False)

@@ -1,0 +1,132 @@
+"""z-loss and logit soft-capping (softmax_nb.stability) against float64 loops, mpmath and torch."""
+
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+
+import softmax_nb as snb
+
+
+def _z_loss_loop(rows: np.ndarray, weight: float) -> float:
+    total = 0.0
+    for row in rows.reshape(-1, rows.shape[-1]):
+        lse = mpmath.log(mpmath.fsum(mpmath.exp(mpmath.mpf(float(x))) for x in row))
+        total += float(lse) ** 2
+    return weight * total / (rows.size // rows.shape[-1])
+
+
+@pytest.mark.parametrize("scale", [1.0, 30.0, 700.0])
+def test_z_loss_matches_a_high_precision_loop(scale):
+    z = np.random.default_rng(1).standard_normal((3, 4, 7)) * scale
+    assert snb.z_loss(z, weight=1e-4) == pytest.approx(_z_loss_loop(z, 1e-4), rel=1e-13)
+    assert snb.z_loss(z, weight=0.0) == 0.0
+
+
+def test_z_loss_gradient_matches_central_differences_and_its_closed_form():
+    z = np.random.default_rng(2).standard_normal((4, 6)) * 3
+    loss, grad = snb.z_loss(z, weight=0.5, return_grad=True)
+    numeric = snb.numerical_gradient(lambda t: float(snb.z_loss(t, weight=0.5)), z, h=1e-6)
+    np.testing.assert_allclose(grad, numeric, rtol=0, atol=1e-7)
+    lse = np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    np.testing.assert_allclose(grad, 2 * 0.5 / 4 * lse * np.exp(z - lse), rtol=1e-13, atol=0)
+
+
+def test_z_loss_gradient_matches_torch():
+    torch = pytest.importorskip("torch")
+    z = np.random.default_rng(3).standard_normal((5, 9)) * 4
+    t = torch.tensor(z, requires_grad=True)
+    ref = 1e-4 * (torch.logsumexp(t, dim=-1) ** 2).mean()
+    ref.backward()
+    loss, grad = snb.z_loss(z, return_grad=True)
+    assert loss == pytest.approx(ref.item(), rel=1e-14)
+    np.testing.assert_allclose(grad, t.grad.numpy(), rtol=1e-12, atol=0)
+
+
+def test_z_loss_dtypes_masks_and_half_precision():
+    z = np.array([[0.0, -np.inf, 1.0], [2.0, 2.0, 2.0]])
+    expected = (np.log(1 + np.e) ** 2 + (2 + np.log(3)) ** 2) / 2
+    assert snb.z_loss(z, weight=1.0) == pytest.approx(expected, rel=1e-15)
+    loss, grad = snb.z_loss(z, weight=1.0, return_grad=True)
+    assert grad[0, 1] == 0.0
+    big = np.full((2, 4000), 60000.0, dtype=np.float16)  # exp overflows float16, LSE does not overflow float32
+    loss16, grad16 = snb.z_loss(big, weight=1.0, return_grad=True)
+    assert loss16.dtype == np.float16 and grad16.dtype == np.float16
+    assert np.isposinf(loss16)  # (60000 + log 4000)^2 is beyond float16: inf, with no warning
+    lse = 60000.0 + math.log(4000)
+    np.testing.assert_array_equal(grad16, np.float16(2 * lse / 2 / 4000))  # computed in float32, rounded once
+    mid = np.array([[10.0, 11.0, 12.0]], dtype=np.float16)
+    exact = math.log(math.exp(10) + math.exp(11) + math.exp(12)) ** 2
+    assert snb.z_loss(mid, weight=1.0) == np.float16(exact)
+    loss32 = snb.z_loss(z.astype(np.float32), weight=1e-4)
+    assert loss32.dtype == np.float32
+    assert snb.z_loss(np.zeros((0, 3))) == 0.0
+
+
+@pytest.mark.parametrize("bad, match", [
+    ([[-np.inf, -np.inf]], "every entry is -inf"),
+    ([[np.nan, 0.0]], "NaN"),
+    ([[np.inf, 0.0]], r"\+inf"),
+    (np.zeros((2, 0)), "non-empty class axis"),
+])
+def test_z_loss_rejects_undefined_rows(bad, match):
+    with pytest.raises(ValueError, match=match):
+        snb.z_loss(bad)
+
+
+def test_z_loss_options_are_checked():
+    with pytest.raises(ValueError, match="weight"):
+        snb.z_loss([1.0, 2.0], weight=-1.0)
+    with pytest.raises(TypeError, match="weight"):
+        snb.z_loss([1.0, 2.0], weight="1e-4")
+    with pytest.raises(TypeError):
+        snb.z_loss([1.0, 2.0], 1e-4)  # keyword-only
+    with pytest.raises(TypeError, match="return_grad"):
+        snb.z_loss([1.0, 2.0], return_grad=1)
+
+
+def test_soft_cap_matches_tanh_and_its_properties():
+    z = np.linspace(-500, 500, 2001)
+    out = snb.soft_cap(z, cap=30.0)
+    np.testing.assert_allclose(out, [30.0 * math.tanh(x / 30.0) for x in z], rtol=1e-15, atol=0)
+    assert np.all(np.diff(out) > 0) and np.all(np.abs(out) < 30.0 + 1e-12)
+    small = np.array([1e-3, -2e-3])
+    np.testing.assert_allclose(snb.soft_cap(small, cap=50.0), small - small ** 3 / (3 * 2500), rtol=1e-12)
+    assert np.array_equal(snb.soft_cap([-np.inf, np.inf], cap=30.0), [-30.0, 30.0])
+
+
+def test_soft_cap_matches_torch():
+    torch = pytest.importorskip("torch")
+    z = np.random.default_rng(4).standard_normal(1000).astype(np.float32) * 100
+    ref = (30.0 * torch.tanh(torch.from_numpy(z) / 30.0)).numpy()
+    out = snb.soft_cap(z, cap=30.0)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, ref, rtol=2e-6, atol=0)
+
+
+def test_soft_cap_half_precision_is_rounded_once():
+    z = np.array([65504.0, -65504.0, 1.5, 0.0], dtype=np.float16)
+    out = snb.soft_cap(z, cap=30.0)
+    assert out.dtype == np.float16
+    exact = np.array([30.0 * math.tanh(float(x) / 30.0) for x in z]).astype(np.float16)
+    assert np.array_equal(out, exact)
+    assert snb.soft_cap(np.array([3, 4]), cap=2.0).dtype == np.float64
+
+
+@pytest.mark.parametrize("cap, err", [(0.0, ValueError), (-1.0, ValueError), (np.inf, ValueError),
+                                      ("30", TypeError), (True, TypeError)])
+def test_soft_cap_rejects_bad_caps(cap, err):
+    with pytest.raises(err, match="cap"):
+        snb.soft_cap([1.0], cap=cap)
+
+
+def test_soft_cap_cap_must_fit_the_dtype_and_nan_raises():
+    with pytest.raises(ValueError, match="representable"):
+        snb.soft_cap(np.ones(2, dtype=np.float32), cap=1e39)
+    with pytest.raises(ValueError, match="NaN"):
+        snb.soft_cap([np.nan], cap=1.0)
+    with pytest.raises(TypeError):
+        snb.soft_cap([1.0], 30.0)  # keyword-only
