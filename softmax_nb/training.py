@@ -40,6 +40,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ._checks import (
     as_float_array,
+    check_bool,
     check_choice,
     check_finite,
     check_fraction,
@@ -386,7 +387,7 @@ def train_softmax_regression(X: ArrayLike, y: ArrayLike, num_classes: int | None
 def fit_softmax_regression(X: ArrayLike, y: ArrayLike, num_classes: int | None = None, weight_decay: float = 1e-4,
                            label_smoothing: float = 0.0, loss: str = "ce", gamma: float = 2.0,
                            class_weight: ArrayLike | None = None, tol: float = 1e-6,
-                           max_iter: int = 5000) -> SoftmaxRegressionModel:
+                           max_iter: int = 5000, *, center: bool = False) -> SoftmaxRegressionModel:
     r"""Fit softmax regression to the minimum of its penalised objective with L-BFGS-B.
 
     The objective, with per-sample loss :math:`\ell_i` (cross-entropy, label-smoothed
@@ -421,6 +422,13 @@ def fit_softmax_regression(X: ArrayLike, y: ArrayLike, num_classes: int | None =
         Stop when :math:`\max |\nabla J| \le` ``tol`` (``gtol`` of L-BFGS-B).
     max_iter : int, default 5000
         Iteration cap of L-BFGS-B.
+    center : bool, default False
+        Minimise over the centred features :math:`x - \bar x` (:math:`\bar x` the mean training row) and
+        return :math:`b = b_c - \bar x W`. Because :math:`b` is not penalised this is an exact change of
+        variables, :math:`x W + b = (x - \bar x) W + b_c`, with the same minimiser and the same zero start; it
+        only makes the problem better conditioned, so L-BFGS-B needs several times fewer iterations on
+        features far from zero mean (pixels). ``tol`` then bounds the gradient in the centred variables,
+        and the result agrees with ``center=False`` to within the stopping accuracy, not bit for bit.
 
     Returns
     -------
@@ -441,6 +449,9 @@ def fit_softmax_regression(X: ArrayLike, y: ArrayLike, num_classes: int | None =
     gtol = check_nonnegative(tol, "tol")
     if not gtol > 0:
         raise ValueError(f"tol must be a finite number > 0, got {tol!r}")
+    shift = Xa.mean(axis=0) if check_bool(center, "center") else None
+    if shift is not None:
+        Xa = Xa - shift
     objective = _Objective(loss, label_smoothing, gamma)
     w_class = np.ones(k) if class_weight is None else check_class_weights(class_weight, k, "class_weight")
     w = w_class[ya]
@@ -472,7 +483,10 @@ def fit_softmax_regression(X: ArrayLike, y: ArrayLike, num_classes: int | None =
         return value, np.concatenate([(Xa.T @ g + lam * W).ravel(), g.sum(axis=0)])
 
     theta = _minimize_lbfgs(fun, d * k + k, iters, gtol)
-    return SoftmaxRegressionModel(theta[:d * k].reshape(d, k).copy(), theta[d * k:].copy(), History())
+    W, b = theta[:d * k].reshape(d, k).copy(), theta[d * k:].copy()
+    if shift is not None:
+        b -= shift @ W
+    return SoftmaxRegressionModel(W, b, History())
 
 
 def _minimize_lbfgs(fun: Callable[[Array], tuple[float, Array]], size: int, iters: int, gtol: float) -> Array:

@@ -285,6 +285,56 @@ def test_fit_focal_runs_and_bad_input(small):
         fit_softmax_regression(X, y, num_classes=10, loss="focal", label_smoothing=0.1)
 
 
+
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+def test_fit_center_is_the_same_minimiser(small, eps):
+    X, y = small
+    plain = fit_softmax_regression(X, y, num_classes=10, weight_decay=1e-3, label_smoothing=eps, tol=1e-10)
+    centred = fit_softmax_regression(X, y, num_classes=10, weight_decay=1e-3, label_smoothing=eps, tol=1e-10,
+                                     center=True)
+    # the same objective in other variables: the same minimiser, to the stopping accuracy (1e-5 for the
+    # weakly determined bias, as in test_fit_class_weight_equals_duplicating_samples)
+    assert np.abs(centred.W - plain.W).max() < 1e-6
+    assert np.abs(centred.b - plain.b).max() < 1e-5
+    best = penalised_objective(plain.W, plain.b, X, y, 1e-3, eps)
+    assert abs(penalised_objective(centred.W, centred.b, X, y, 1e-3, eps) - best) < 1e-12
+
+
+def test_fit_center_returns_parameters_for_the_original_features(small):
+    X, y = small
+    # shifting every feature by 3 changes only the bias of the optimum (b is not penalised), by -3 sum_d W_d:
+    # the centred fits see the same centred data (up to rounding), and each must undo its own shift
+    a = fit_softmax_regression(X, y, num_classes=10, weight_decay=1e-3, tol=1e-9, center=True)
+    b = fit_softmax_regression(X + 3.0, y, num_classes=10, weight_decay=1e-3, tol=1e-9, center=True)
+    assert np.allclose(a.W, b.W, rtol=0, atol=1e-6)
+    assert np.allclose(b.b, a.b - 3.0 * a.W.sum(axis=0), rtol=0, atol=1e-5)
+    assert np.allclose(predict_logits(a, X), predict_logits(b, X + 3.0), rtol=0, atol=1e-5)
+
+
+def test_fit_center_needs_fewer_evaluations(small, monkeypatch):
+    import softmax_nb.training as training
+
+    X, y = small
+    calls, minimize = [], training._minimize_lbfgs
+
+    def counting(fun, size, iters, gtol):
+        def counted(theta):
+            calls[-1] += 1
+            return fun(theta)
+        calls.append(0)
+        return minimize(counted, size, iters, gtol)
+
+    monkeypatch.setattr(training, "_minimize_lbfgs", counting)
+    for center in (False, True):
+        fit_softmax_regression(X, y, num_classes=10, weight_decay=1e-4, tol=1e-8, center=center)
+    assert calls[1] < calls[0] / 2, calls
+
+
+def test_fit_center_must_be_a_bool(small):
+    X, y = small
+    with pytest.raises(TypeError, match="center"):
+        fit_softmax_regression(X, y, num_classes=10, center=1)
+
 # --- distill_softmax_regression (Hinton et al. 2015 objective, L-BFGS-B) ---
 
 from softmax_nb import distill_softmax_regression, template_plane  # noqa: E402
