@@ -27,8 +27,11 @@ Conventions shared by the functions:
   decoding step or a chunked prefill against a KV cache. The two agree when
   ``n_q = n_k``. With ``"bottom_right"`` and ``n_q > n_k`` the first
   ``n_q - n_k`` queries see no key;
-* ``scale`` defaults to :math:`1/\sqrt{d_k}` and multiplies ``q`` *before* the
-  product, so float16 scores cannot overflow on the way;
+* ``scale`` defaults to :math:`1/\sqrt{d_k}` and multiplies ``q`` (in the work
+  dtype) *before* the product, so the unscaled product :math:`q \cdot k` is
+  never formed; for float16 input the float32 work dtype is what keeps the
+  scores finite (a float16 ``q @ k.T`` with ``d_k = 64`` and entries of 32
+  would overflow);
 * float16 input is computed in float32 (scores, running max, sums and output
   accumulators) and the result rounded to float16 once; float32 stays
   float32 and float64 stays float64;
@@ -160,7 +163,7 @@ def _prepare(q: ArrayLike, k: ArrayLike, v: ArrayLike, mask: ArrayLike | None, c
     n_q, n_k = q.shape[-2], k.shape[-2]
     allowed = _check_mask(mask, batch, n_q, n_k)
     offset = _causal_offset(causal, n_q, n_k)
-    # s is a Python float, so float32 stays float32 (B1); scaling before the product keeps float16 scores finite (B2)
+    # s is a Python float, so float32 stays float32 (B1); q is scaled before the product (B2)
     with np.errstate(over="ignore"):  # checked below
         if s <= float(np.finfo(work).max):
             qs = np.multiply(q, s, dtype=work)
@@ -554,8 +557,11 @@ def attention_backward(grad_out: ArrayLike, q: ArrayLike, k: ArrayLike, v: Array
 
     Nothing of size ``n_q x n_k`` is stored by the forward pass: the
     probabilities of each tile are recomputed as :math:`P = e^{S - L}` from
-    the row log-sum-exp :math:`L` (FlashAttention; Dao et al., 2022; Dao,
-    2023). With :math:`G = \partial f/\partial O` (``grad_out``):
+    the row log-sum-exp :math:`L = m + \log \ell`, as FlashAttention-2 does
+    (Dao, 2023; FlashAttention, Dao et al., 2022, stored :math:`m` and
+    :math:`\ell` apart). For a row with no allowed key the package stores
+    :math:`L = -\infty` and guards it (flash-attn stores :math:`+\infty`, so
+    that :math:`e^{S - L} = 0` without a mask). With :math:`G = \partial f/\partial O` (``grad_out``):
 
     .. math::
 
