@@ -29,7 +29,13 @@ installed). They differ from them in three ways:
   straddles the boundary is kept entirely, so the result does not depend on
   the order of the vocabulary; HF sorts the tokens and cuts the group part-way
   (a uniform row of 4 tokens at ``top_p=0.5``: 4 tokens kept here, 2 by HF).
-  Ties at the ``top_k``-th logit are kept whole in both.
+  llama.cpp cuts it too: it keeps the shortest prefix of its descending sort
+  whose mass reaches ``top_p``, so it also keeps 2 of the 4, and which tied
+  tokens survive depends on each library's sort. On rows without ties the
+  three rules keep the same tokens (chapter 12 shows both cases,
+  ``tests/test_decoding_libraries.py`` checks them). Ties at the
+  ``top_k``-th logit are kept whole here and in HF; llama.cpp keeps exactly
+  ``top_k`` tokens.
 * **No "off" values.** ``top_k=0`` and ``top_p=0`` raise :class:`ValueError`
   here (in HF's ``generate``, ``top_k=0`` disables top-k, and
   ``TopPLogitsWarper(top_p=0)`` keeps ``min_tokens_to_keep`` tokens); ``None``
