@@ -58,10 +58,10 @@ logits       ``block_size=1``  ``block_size=256``  stable formula  ``softmax``
 ===========  ================  ==================  ==============  ===========
 
 One-element blocks cost 18 to 454 eps, and which kernels fare worse depends on
-the input. Blocks of 256 make the rescalings rare: they stay within 1.1 eps of
+the input. Blocks of 256 make the rescalings rare: they stay within 1.2 eps of
 the stable formula, whose error comes from rounding ``x - m`` (up to 18 eps
 where ``|x - m|`` reaches 60). :func:`~softmax_nb.core.softmax` is more
-accurate still (at most 2.4 eps): it skips the shift for rows whose maximum
+accurate still (at most 2.5 eps): it skips the shift for rows whose maximum
 lies in :math:`[0, -\log(\text{tiny}) - \log K - 1]` (the first three rows),
 and on the last two ``x - m`` is exact (Sterbenz), see :mod:`softmax_nb.core`.
 

@@ -438,8 +438,8 @@ def test_module_docstring_accuracy_claims(low, high):
 
     e = np.exp(z - z.max())
     stable, e256 = err(e / np.add.reduce(e)), err(online_softmax(z, block_size=256))
-    assert e256 <= stable + 2  # measured: within 1.1 eps
-    assert err(snb.softmax(z)) <= min(stable, 3.0)  # measured: 1.0 to 2.4 eps
+    assert e256 <= stable + 1.2  # measured: within 1.11 eps (AVX-512 exp), 0.56 eps (baseline)
+    assert err(snb.softmax(z)) <= min(stable, 2.5)  # measured: 1.0 to 2.44 eps
 
 
 # --------------------------------------------------------------------------- signatures (issue 21)
