@@ -62,9 +62,12 @@ integer input                   int8 -> float16, uint8 wraps round     float64, 
 ``temperature=``                not available                          :math:`z/T`, any finite ``T > 0``
 float64 softmax normalisation   divides by the sum                     times the rounded reciprocal
                                                                        (within 2u of scipy's terms)
-softmax's shift by the maximum  always                                 skipped where ``0 <= max <= B``
-                                                                       (``B`` ~ 78 in float32, ~700 in
-                                                                       float64): more accurate terms
+softmax's shift by the maximum  always                                 skipped where ``0 <= max <= B``,
+                                                                       ``B = -log(tiny) - log K - 1``
+                                                                       (84.0 in float32, 705.1 in
+                                                                       float64, for K = 10): more
+                                                                       accurate terms; a row with a
+                                                                       negative maximum is shifted
 ==============================  =====================================  ==================================
 """
 
@@ -326,7 +329,10 @@ def softmax(z: ArrayLike, axis: int | tuple[int, ...] | None = -1, temperature: 
     maximum already lies in :math:`[0, -\log(\text{tiny}) - \log K - 1]`
     skips the shift: its sum lies in :math:`[1, 1/\text{tiny}]` anyway, and
     the terms :math:`e^{z_j}` are more accurate than :math:`e^{z_j - m}`, since
-    ``z - m`` is rounded when the two are far apart. Rounding: the exponentials
+    ``z - m`` is rounded when the two are far apart. A row with a negative
+    maximum is always shifted (unshifted, all its terms could underflow to
+    0/0), so it has the shifted formula's error, which grows with the gaps
+    between the logits. Rounding: the exponentials
     are summed pairwise, row by row (error :math:`O(u \log K)`, independent
     of the other rows of a batch), and each term is divided by its
     row's sum (error :math:`\le u`; in float64, multiplied by the correctly
