@@ -9,7 +9,9 @@ r"""Softmax over huge vocabularies: chunked, sharded, sampled and hierarchical.
   vocabulary across workers: each returns :math:`(m, d, z_y)` for its shard,
   with the range of rows it covers, and the merge checks that the shards
   tile the vocabulary before applying the accumulator rule.
-  :func:`sharded_cross_entropy` runs the shards as ``dask.delayed`` tasks.
+  :func:`sharded_cross_entropy` runs the shards as ``dask.delayed`` tasks
+  (Megatron-LM's vocabulary-parallel cross-entropy, on one machine's threads
+  unless the shards are kept on a cluster's workers).
 * :func:`sampled_softmax_loss` approximates the loss with a few sampled
   negatives and the log-Q correction (Jean et al., 2015).
 * :func:`huffman_codes` and :func:`hierarchical_softmax_nll` implement a
@@ -408,9 +410,28 @@ def sharded_cross_entropy(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLi
         L = \frac{1}{N}\sum_n \big(m_n + \log d_n - z_{n, y_n}\big), \quad
         m = \max_s m_s, \quad d = \sum_s d_s e^{m_s - m} .
 
-    Here the caller holds all of :math:`W` and each task receives its shard
-    as an argument; on a ``dask.distributed`` cluster the shards would be
-    sent to the workers on every call, unless they already live there.
+    This is the vocabulary-parallel cross-entropy of Megatron-LM (Shoeybi et
+    al., 2019), written as a dask graph. The caller holds all of :math:`W`
+    and each task receives its shard as an argument, so with the default
+    threaded scheduler it is one machine's threads. On a
+    ``dask.distributed`` cluster the shards would travel to the workers on
+    every call; a real deployment keeps each shard resident on its worker
+    (scattered once), sends :math:`H` (``N x d``) with every batch, and
+    receives three numbers per row from each shard. Megatron merges with two
+    all-reduce rounds (the maxima, then the sums and the target logits); the
+    :math:`(m, d, z_y)` merge needs one round, an all-gather of the triples
+    merged on every worker, since collective libraries reduce only with
+    sums, maxima and the like.
+
+    Only the loss is computed. The backward pass shards as well: with the
+    merged :math:`\operatorname{LSE}_n = m_n + \log d_n` on every shard,
+    shard :math:`s` forms the gradient of its own logits,
+    :math:`(e^{Z_s - \operatorname{LSE}} - Y_s)/N` (:math:`Y_s` the one-hot
+    targets that fall in the shard), keeps its weight gradient
+    :math:`(\partial L / \partial Z_s)^\top H`, and contributes
+    :math:`(\partial L / \partial Z_s) W_s` to the hidden-state gradient,
+    one all-reduce (sum). Chapter 13 checks this against
+    ``chunked_cross_entropy(..., return_grad=True)``.
 
     Parameters
     ----------
