@@ -38,6 +38,7 @@ from .training import (
     DigitsSplit, History, SoftmaxRegressionModel, MLPModel, load_digits_split, train_softmax_regression,
     fit_softmax_regression, distill_softmax_regression, train_mlp, predict_logits, template_plane,
 )
+from .kvcache import KVCache, kv_cache_bytes
 from .speculative import acceptance_rate, speculative_sample
 from .stability import z_loss, soft_cap
 from .routing import route, load_balancing_loss
@@ -61,6 +62,6 @@ __all__ = [
     "Evidence", "evidence", "quick_mode", "n_splits",
     "DigitsSplit", "History", "SoftmaxRegressionModel", "MLPModel", "load_digits_split", "train_softmax_regression",
     "fit_softmax_regression", "distill_softmax_regression", "train_mlp", "predict_logits", "template_plane",
-    "acceptance_rate", "speculative_sample", "z_loss", "soft_cap", "route", "load_balancing_loss",
+    "KVCache", "kv_cache_bytes", "acceptance_rate", "speculative_sample", "z_loss", "soft_cap", "route", "load_balancing_loss",
     "load_corpus", "CharVocab", "CharMLP", "TrainLog", "train_char_mlp",
 ]
