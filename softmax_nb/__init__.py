@@ -22,7 +22,8 @@ from .scoring import (
     BrierDecomposition, brier_score, brier_decomposition, ece_noise_floor, classwise_ece, adaptive_ece,
     wilson_interval,
 )
-from .attention import attention, tiled_attention, attention_backward, merge_attention
+from .attention import (attention, tiled_attention, attention_backward, merge_attention, sigmoid_attention,
+                        linear_attention)
 from .calibration import (
     ReliabilityCurve, reliability_curve, expected_calibration_error, fit_temperature, VectorScaling,
     fit_vector_scaling, MatrixScaling, fit_matrix_scaling,
@@ -54,7 +55,8 @@ __all__ = [
     "sigmoid_focal_loss", "online_softmax", "SoftmaxAccumulator", "AttentionState", "sparsemax", "gumbel_softmax",
     "one_hot_argmax", "BrierDecomposition", "brier_score", "brier_decomposition", "ece_noise_floor",
     "classwise_ece", "adaptive_ece", "wilson_interval", "attention", "tiled_attention", "attention_backward",
-    "merge_attention", "ReliabilityCurve", "reliability_curve", "expected_calibration_error", "fit_temperature",
+    "merge_attention", "sigmoid_attention", "linear_attention", "ReliabilityCurve", "reliability_curve",
+    "expected_calibration_error", "fit_temperature",
     "VectorScaling", "fit_vector_scaling", "MatrixScaling", "fit_matrix_scaling", "top_k_filter", "top_p_filter",
     "min_p_filter", "sample", "generate", "chunked_cross_entropy", "ShardStats", "shard_statistics",
     "merge_shard_statistics", "sharded_cross_entropy", "sampled_softmax_loss", "huffman_codes",

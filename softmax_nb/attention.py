@@ -1,4 +1,4 @@
-r"""Scaled dot-product attention: computed directly, tile by tile, backwards, and merged from key blocks.
+r"""Scaled dot-product attention: computed directly, tile by tile, backwards, merged from key blocks; and without softmax.
 
 :func:`attention` stores the full score matrix. :func:`tiled_attention`
 visits it one ``block_q x block_k`` tile at a time, with the query-tiled loop
@@ -11,6 +11,11 @@ running :math:`(m, \ell, O)` of the online softmax.
 key blocks, as Flash-Decoding (split-K) and ring attention do.
 :func:`attention_backward` computes the gradients from the output and the
 per-row log-sum-exp alone, recomputing the probabilities tile by tile.
+Two functions replace the softmax over keys: :func:`sigmoid_attention`
+weights each key by its own sigmoid (Ramapuram et al., 2024), and
+:func:`linear_attention` replaces the exponential kernel by a product of
+positive features (Katharopoulos et al., 2020), which associativity makes
+linear in the number of keys.
 
 Conventions shared by the functions:
 
@@ -64,7 +69,8 @@ from ._checks import (ArgumentTypeError, as_float_array, check_bool, check_finit
                       deprecated_call_forms, finite_or_zero, real_scalar, work_dtype)
 from .streaming import AttentionState
 
-__all__ = ["attention", "tiled_attention", "attention_backward", "merge_attention"]
+__all__ = ["attention", "tiled_attention", "attention_backward", "merge_attention", "sigmoid_attention",
+           "linear_attention"]
 
 Array = NDArray[np.floating]
 Causal = Union[bool, Literal["top_left", "bottom_right"]]
@@ -719,3 +725,264 @@ def _backward_tiles(g: Array, o: Array, L_safe: Array, inp: _Inputs, bq: int,
                 dq[..., rows, :] += ds @ kb[..., cols, :]
                 dk[..., cols, :] += np.swapaxes(ds, -1, -2) @ qs[..., rows, :]  # qs holds s*q already
     return dq, dk, dv
+
+
+# --------------------------------------------------------------------------- attention without softmax
+def _check_bias(bias: Any, n_k: int, shape: tuple[int, ...]) -> float | Array:
+    """The additive score bias of :func:`sigmoid_attention`: ``-log n_k`` by default, a real number, or an
+    array that broadcasts to ``shape = batch + (n_q, n_k)``; real numbers or ``-inf`` (weight 0)."""
+    what = "None (for -log n_k), a real number or an array broadcastable to (..., n_q, n_k)"
+    if bias is None:
+        return -math.log(n_k)
+    if isinstance(bias, (bool, np.bool_)) or (isinstance(bias, np.ndarray) and bias.dtype == np.bool_):
+        raise ArgumentTypeError(f"bias must be {what}, got a bool; to mask keys, pass mask=")
+    if np.ndim(bias) == 0 and not isinstance(bias, np.ndarray):
+        b = real_scalar(bias, "bias", what)
+        if math.isnan(b) or b == math.inf:
+            raise ValueError(f"bias must be a real number or -inf (weight 0), got {bias!r}")
+        return b
+    arr = as_float_array(bias, "bias")
+    if arr.dtype == np.float64 and np.asarray(bias).dtype.kind == "b":  # a list of bools
+        raise ArgumentTypeError(f"bias must be {what}, got bools; to mask keys, pass mask=")
+    if np.isnan(arr).any() or np.isposinf(arr).any():
+        raise ValueError("bias must contain real numbers or -inf (weight 0), got NaN or +inf")
+    try:
+        if np.broadcast_shapes(arr.shape, shape) != shape:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"bias must broadcast to (..., n_q, n_k) = {shape}, got shape {arr.shape}") from None
+    return arr
+
+
+def sigmoid_attention(q: ArrayLike, k: ArrayLike, v: ArrayLike, *, bias: ArrayLike | float | None = None,
+                      mask: ArrayLike | None = None, causal: Causal = False,
+                      scale: float | None = None) -> Array:
+    r"""Sigmoid attention: every weight is its own logistic sigmoid (Ramapuram et al., 2024).
+
+    .. math::
+
+        S = s\, Q K^\top + b, \qquad
+        W_{ij} = [\text{allowed}_{ij}]\, \sigma(S_{ij}), \qquad
+        \operatorname{SigmoidAttention}(Q, K, V) = W V ,
+
+    with :math:`\sigma(x) = 1/(1 + e^{-x})`, :math:`s = 1/\sqrt{d_k}` and
+    :math:`b = -\log n_k` by default (:math:`n_k` the number of keys, the
+    same for every row, as in the paper). The weights of a row are not
+    normalised: they do not sum to 1, and each lies in :math:`[0, 1)`
+    whatever the other scores are. Without the bias the row sums grow like
+    :math:`n_k`; with :math:`b = -\log n_k` they stay bounded
+    (:math:`\sigma(x - \log n) \le e^x / n`). Torch's equivalent is
+    ``torch.sigmoid(q @ k.mT * s + b) @ v``.
+
+    ``mask``, ``causal`` and ``scale`` follow :func:`attention`: a masked key
+    (or a bias of ``-inf``) has weight exactly 0, so a row with no allowed
+    key has output 0.
+
+    Parameters
+    ----------
+    q, k, v : array_like
+        Queries ``(..., n_q, d_k)``, keys ``(..., n_k, d_k)`` and values
+        ``(..., n_k, d_v)``; the leading axes broadcast, as in
+        :func:`attention`.
+    bias : float or array_like, optional
+        The additive score bias :math:`b`; default :math:`-\log n_k`. A real
+        number, or an array broadcastable to ``(..., n_q, n_k)`` (per head or
+        per position), of real numbers or ``-inf``; cast to the work dtype.
+    mask : array_like of bool, optional
+        ``True`` where query ``i`` may attend to key ``j``, as in
+        :func:`attention`.
+    causal : bool or {'top_left', 'bottom_right'}, default False
+        As in :func:`attention`.
+    scale : float, optional
+        Score scale :math:`s > 0`; default :math:`1/\sqrt{d_k}`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(..., n_q, d_v)``, in the common dtype of ``q, k, v``
+        (float16 is computed in float32 and rounded once).
+
+    Raises
+    ------
+    ValueError
+        As :func:`attention`; if ``bias`` holds NaN or ``+inf`` or does not
+        broadcast; or if the output overflows its dtype (rows of up to
+        :math:`n_k` values with weights up to 1 are not convex combinations).
+    TypeError
+        (:class:`~softmax_nb.ArgumentTypeError`) As :func:`attention`, or if
+        ``bias`` is a bool, a string or not numeric.
+
+    Examples
+    --------
+    One key: the output is :math:`\sigma(s\, q \cdot k + b)\, v`, here
+    :math:`\sigma(0) = 1/2`:
+
+    >>> sigmoid_attention(np.ones((1, 1)), np.zeros((1, 1)), np.array([[4.0]]))
+    array([[2.]])
+    >>> q, k, v = np.ones((1, 1)), np.ones((3, 1)), np.ones((3, 1))
+    >>> float(sigmoid_attention(q, k, v, bias=0.0)[0, 0]), float(3 / (1 + np.exp(-1)))
+    (2.193..., 2.193...)
+    """
+    inp = _prepare(q, k, v, mask, causal, scale)
+    work = inp.qs.dtype
+    n_q, n_k = inp.qs.shape[-2], inp.k_w.shape[-2]
+    shape = (*inp.batch, n_q, n_k)
+    b = _check_bias(bias, n_k, shape)
+    tile = _tile_allowed(inp.allowed, inp.offset, slice(0, n_q), slice(0, n_k), n_q, n_k)
+    if not isinstance(b, float):
+        with np.errstate(over="ignore"):  # a float64 bias beyond float32: +-inf, the limits 1 and 0
+            b = b.astype(work, copy=False)
+        off = np.isneginf(b)
+        if off.any():  # a bias of -inf masks the key
+            tile = np.broadcast_to(~off, shape) if tile is None else tile & ~off
+    s = _masked_scores(inp.qs, inp.k_w, tile)  # masked: -inf
+    if np.isnan(s).any() or np.isposinf(s).any():
+        raise ValueError(_overflow_message(work))
+    with np.errstate(over="ignore", invalid="ignore"):  # s + b may overflow to +-inf: weights 1 or 0
+        x = s + b if isinstance(b, float) else s + np.where(np.isneginf(b), 0, b).astype(work, copy=False)
+        e = np.exp(-np.abs(x))  # <= 1: no overflow (the sigmoid of core, in the work dtype)
+        w = np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(work, copy=False)
+    c = _headroom(inp.v_w, n_k)  # each weight is at most 1, so a row is at most n_k max|v|
+    with np.errstate(over="ignore", invalid="ignore"):  # checked below
+        out = w @ (inp.v_w * c if c != 1.0 else inp.v_w)
+        out = (out / c if c != 1.0 else out).astype(inp.out_dtype, copy=False)
+    if not np.isfinite(out).all():
+        raise ValueError(f"the output of sigmoid attention overflows {inp.out_dtype}: its rows are sums of up to "
+                         f"n_k = {n_k} values with weights up to 1; scale v down or pass float64 arrays")
+    return out
+
+
+_FEATURE_MAPS = ("elu",)
+
+
+def _elu_plus_one(x: Array) -> Array:
+    r""":math:`\operatorname{elu}(x) + 1`: :math:`x + 1` for :math:`x > 0`, :math:`e^x` otherwise (never 0 before
+    underflow, never a warning)."""
+    return np.where(x > 0, x + 1, np.exp(np.minimum(x, 0))).astype(x.dtype, copy=False)
+
+
+def _features(fmap: Any, x: Array, name: str, work: np.dtype) -> Array:
+    """Apply the feature map to queries or keys and check what a callable returned."""
+    if isinstance(fmap, str):
+        with np.errstate(over="ignore"):  # x + 1 beyond the dtype's maximum: checked by the caller
+            return _elu_plus_one(x)
+    out = as_float_array(fmap(x), "feature_map")
+    if out.ndim != x.ndim or out.shape[:-1] != x.shape[:-1]:
+        raise ValueError(f"feature_map must map {name} of shape {x.shape} to shape (..., {x.shape[-2]}, r), "
+                         f"got shape {out.shape}")
+    if not np.isfinite(out).all() or (out < 0).any():
+        raise ValueError(f"feature_map must return finite features >= 0 (a positive kernel), got a NaN, an inf "
+                         f"or a negative entry for {name}")
+    with np.errstate(over="ignore"):
+        return out.astype(work, copy=False)
+
+
+def linear_attention(q: ArrayLike, k: ArrayLike, v: ArrayLike, *, causal: Causal = False,
+                     feature_map: str | Any = "elu") -> Array:
+    r"""Linear attention: softmax's kernel :math:`e^{q \cdot k}` replaced by :math:`\phi(q) \cdot \phi(k)`.
+
+    Katharopoulos et al. (2020), with the feature map
+    :math:`\phi(x) = \operatorname{elu}(x) + 1` (entrywise, so
+    :math:`\phi(x) > 0`):
+
+    .. math::
+
+        O_i = \frac{\sum_{j \in A_i} \phi(q_i)^\top \phi(k_j)\, v_j}
+                   {\sum_{j \in A_i} \phi(q_i)^\top \phi(k_j)}
+            = \frac{\phi(q_i)^\top \big(\sum_{j \in A_i} \phi(k_j) v_j^\top\big)}
+                   {\phi(q_i)^\top \sum_{j \in A_i} \phi(k_j)} ,
+
+    where :math:`A_i` holds every key, or with ``causal`` the keys
+    :math:`j \le i` (``True``/``'top_left'``) or :math:`j \le i + n_k - n_q`
+    (``'bottom_right'``), as in :func:`attention`. The right-hand form is
+    what is computed: :math:`\phi(K)^\top V` once (or its prefix sums
+    :math:`S_j = \sum_{j' \le j} \phi(k_{j'}) v_{j'}^\top` with ``causal``,
+    the state of the recurrent form), for :math:`O((n_q + n_k)\, r\, d_v)`
+    operations instead of :math:`O(n_q n_k (r + d_v))` for the
+    quadratic form, with :math:`r` the number of features. The causal
+    prefix sums are stored for every key: memory :math:`O(n_k r d_v)`.
+    There is no score scale: :math:`\phi` is applied to ``q`` and ``k`` as
+    given.
+
+    Parameters
+    ----------
+    q, k, v : array_like
+        Queries ``(..., n_q, d_k)``, keys ``(..., n_k, d_k)`` and values
+        ``(..., n_k, d_v)``; the leading axes broadcast.
+    causal : bool or {'top_left', 'bottom_right'}, default False
+        As in :func:`attention`.
+    feature_map : 'elu' or callable, default 'elu'
+        ``'elu'`` for :math:`\operatorname{elu}(x) + 1`; or a function mapping
+        an array ``(..., n, d_k)`` (queries or keys, in the work dtype) to
+        features ``(..., n, r)`` that are finite and :math:`\ge 0`, such as
+        Performer's positive random features.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(..., n_q, d_v)``, in the common dtype of ``q, k, v``
+        (float16 is computed in float32 and rounded once). With features
+        :math:`\ge 0` each row is a convex combination of its keys' values;
+        a row whose normaliser is 0 (no key, or features that are all 0) is 0.
+
+    Raises
+    ------
+    ValueError
+        As :func:`attention` for the shapes, values and ``causal``; if
+        ``feature_map`` is an unknown name, or a callable returns the wrong
+        shape or a negative or non-finite feature; if the result overflows
+        the work dtype.
+    TypeError
+        (:class:`~softmax_nb.ArgumentTypeError`) If ``feature_map`` is neither
+        a string nor callable, or for the types :func:`attention` refuses.
+
+    Examples
+    --------
+    With every feature equal the weights are uniform, and the output is the mean value:
+
+    >>> k = np.array([[-1.0], [-1.0], [-1.0]])
+    >>> linear_attention(np.zeros((1, 1)), k, np.array([[1.0], [2.0], [6.0]]))
+    array([[3.]])
+    >>> linear_attention(np.zeros((2, 1)), k[:2], np.array([[1.0], [3.0]]), causal=True)
+    array([[1.],
+           [2.]])
+    """
+    if not callable(feature_map):
+        if not isinstance(feature_map, str):
+            raise ArgumentTypeError(f"feature_map must be one of {_FEATURE_MAPS} or a callable, got "
+                                    f"{type(feature_map).__name__} {feature_map!r}")
+        if feature_map not in _FEATURE_MAPS:
+            raise ValueError(f"feature_map must be one of {_FEATURE_MAPS} or a callable, got {feature_map!r}")
+    q_, k_, v_, batch = _as_qkv(q, k, v)
+    out_dtype = np.result_type(q_, k_, v_)
+    work = work_dtype(out_dtype)
+    n_q, n_k, d_v = q_.shape[-2], k_.shape[-2], v_.shape[-1]
+    offset = _causal_offset(causal, n_q, n_k)
+    fq = _features(feature_map, q_.astype(work, copy=False), "q", work)
+    fk = _features(feature_map, k_.astype(work, copy=False), "k", work)
+    if fq.shape[-1] != fk.shape[-1]:
+        raise ValueError(f"feature_map must give q and k the same number of features r, got {fq.shape[-1]} "
+                         f"and {fk.shape[-1]}")
+    r = fq.shape[-1]
+    fq = np.broadcast_to(fq, (*batch, n_q, r))
+    fk = np.broadcast_to(fk, (*batch, n_k, r))
+    vw = np.broadcast_to(v_.astype(work, copy=False), (*batch, n_k, d_v))
+    with np.errstate(over="ignore", invalid="ignore"):  # checked below
+        if offset is None:
+            kv = np.swapaxes(fk, -1, -2) @ vw  # (..., r, d_v)
+            num = fq @ kv
+            den = fq @ fk.sum(axis=-2)[..., None]  # (..., n_q, 1)
+        else:
+            last = np.arange(n_q) + offset  # the last key query i may see; < 0: none
+            idx = np.clip(last, 0, n_k - 1)
+            kv = np.cumsum(fk[..., :, :, None] * vw[..., :, None, :], axis=-3)  # (..., n_k, r, d_v)
+            z = np.cumsum(fk, axis=-2)  # (..., n_k, r)
+            num = np.einsum("...ir,...ird->...id", fq, kv[..., idx, :, :])
+            den = np.einsum("...ir,...ir->...i", fq, z[..., idx, :])[..., None]
+            den = np.where((last >= 0)[:, None], den, 0)
+        bad = not (np.isfinite(num).all() and np.isfinite(den).all())
+        out = np.where(den > 0, num / np.where(den > 0, den, 1), 0).astype(out_dtype, copy=False)
+    if bad or not np.isfinite(out).all():
+        raise ValueError(f"linear attention overflows {work}: the features or their sums over keys exceed its "
+                         "range; scale q, k or v down or pass float64 arrays")
+    return out
