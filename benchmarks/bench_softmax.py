@@ -5,7 +5,7 @@ timed *interleaved* (one call of each per round, in a rotating order), so that
 drift in the machine's speed hits all of them alike; we keep the median over
 the rounds. Results are printed as ratios and written to
 ``benchmarks/results/softmax_bench.json`` (with a description of the machine),
-which the "Softmax at scale" chapter plots.
+which the appendix "Softmax speed on a CPU" (book/softmax_speed) plots.
 
 Targets (issue 2), on the headline 4096 x 8192 arrays, both dtypes:
   * softmax_nb.softmax at least 1.5x faster than scipy.special.softmax;

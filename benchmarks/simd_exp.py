@@ -15,7 +15,7 @@ times, interleaved in one run: one ``np.exp`` pass into a preallocated array, ``
 It prints nanoseconds per element (the fastest of the rounds, the one least
 disturbed by other work on the machine) and ratios, and writes
 ``benchmarks/results/simd_exp.json`` (``make bench`` copies it into
-``softmax_nb/data`` for the "Softmax at scale" chapter).
+``softmax_nb/data`` for the appendix "Softmax speed on a CPU", book/softmax_speed).
 
 Usage: ``python benchmarks/simd_exp.py [--rounds 9]``.
 """

@@ -234,7 +234,7 @@ class Evidence:
     ----------
     claim : str
         The claim, as a sentence.
-    differences : ndarray
+    differences : numpy.ndarray
         Per-split paired differences :math:`d_j = a_j - b_j`.
     low, high : float
         The ``confidence`` interval of the mean difference.

@@ -46,7 +46,7 @@ class KVCache:
     ----------
     num_layers, num_kv_heads, head_dim : int
         Keyword-only, each >= 1.
-    dtype : numpy dtype, default float64
+    dtype : numpy.dtype, default float64
         The dtype of the stored keys and values (float16, float32 or float64).
     capacity : int, default 64
         Positions allocated at first, >= 1.

@@ -51,7 +51,7 @@ def test_step_through_the_quick_tour_deck(browser, slides_dir):
     pg.wait_for_selector(".reveal.ready", timeout=30_000)
     n = pg.locator(".reveal .slides > section").count()
     assert n >= 4, f"only {n} slides"
-    assert "softmax in five minutes" in pg.locator("section.present").first.inner_text().lower()
+    assert "softmax in ten minutes" in pg.locator("section.present").first.inner_text().lower()
     seen = [pg.evaluate("location.hash")]
     for _ in range(60):
         pg.keyboard.press("ArrowRight")
