@@ -40,7 +40,7 @@ from .training import (
     fit_softmax_regression, distill_softmax_regression, train_mlp, predict_logits, template_plane,
 )
 from .kvcache import KVCache, kv_cache_bytes
-from .speculative import acceptance_rate, speculative_sample
+from .speculative import acceptance_rate, speculative_sample, speculative_decode, SpeculativeResult
 from .stability import z_loss, soft_cap
 from .routing import route, load_balancing_loss
 from .charlm import load_corpus, CharVocab, CharMLP, TrainLog, train_char_mlp
@@ -64,6 +64,6 @@ __all__ = [
     "Evidence", "evidence", "quick_mode", "n_splits",
     "DigitsSplit", "History", "SoftmaxRegressionModel", "MLPModel", "load_digits_split", "train_softmax_regression",
     "fit_softmax_regression", "distill_softmax_regression", "train_mlp", "predict_logits", "template_plane",
-    "KVCache", "kv_cache_bytes", "acceptance_rate", "speculative_sample", "z_loss", "soft_cap", "route", "load_balancing_loss",
+    "KVCache", "kv_cache_bytes", "acceptance_rate", "speculative_sample", "speculative_decode", "SpeculativeResult", "z_loss", "soft_cap", "route", "load_balancing_loss",
     "load_corpus", "CharVocab", "CharMLP", "TrainLog", "train_char_mlp",
 ]
