@@ -91,9 +91,8 @@ LAYERS = {
     "_checks": 0,
     "core": 1, "numerics": 1, "experiments": 1, "reference": 1,
     "information": 2, "losses": 2, "streaming": 2, "alternatives": 2, "scoring": 2, "stability": 2, "routing": 2,
-    "speculative": 2,
     "attention": 3, "calibration": 3, "decoding": 3, "vocab": 3, "kvcache": 3,
-    "training": 4, "charlm": 4, "plotting": 4, "interactive": 4,
+    "training": 4, "charlm": 4, "speculative": 4, "plotting": 4, "interactive": 4,
     "notebook": 5,
 }
 
