@@ -28,7 +28,8 @@ from .calibration import (
     ReliabilityCurve, reliability_curve, expected_calibration_error, fit_temperature, VectorScaling,
     fit_vector_scaling, MatrixScaling, fit_matrix_scaling,
 )
-from .decoding import top_k_filter, top_p_filter, min_p_filter, sample, generate
+from .decoding import (top_k_filter, top_p_filter, min_p_filter, typical_filter, epsilon_filter, repetition_penalty,
+                       sample, generate, gumbel_top_k, beam_search)
 from .vocab import (
     chunked_cross_entropy, ShardStats, shard_statistics, merge_shard_statistics, sharded_cross_entropy,
     sampled_softmax_loss, huffman_codes, hierarchical_softmax_nll,
@@ -58,7 +59,8 @@ __all__ = [
     "merge_attention", "sigmoid_attention", "linear_attention", "ReliabilityCurve", "reliability_curve",
     "expected_calibration_error", "fit_temperature",
     "VectorScaling", "fit_vector_scaling", "MatrixScaling", "fit_matrix_scaling", "top_k_filter", "top_p_filter",
-    "min_p_filter", "sample", "generate", "chunked_cross_entropy", "ShardStats", "shard_statistics",
+    "min_p_filter", "typical_filter", "epsilon_filter", "repetition_penalty", "sample", "generate",
+    "gumbel_top_k", "beam_search", "chunked_cross_entropy", "ShardStats", "shard_statistics",
     "merge_shard_statistics", "sharded_cross_entropy", "sampled_softmax_loss", "huffman_codes",
     "hierarchical_softmax_nll", "Summary", "Repeats", "summarize", "repeat", "paired", "fraction", "format_table",
     "Evidence", "evidence", "quick_mode", "n_splits",

@@ -271,9 +271,10 @@ def test_sample_rng_accepts_int_generator_or_none():
     with pytest.raises(ValueError, match="^rng must be a non-negative integer seed"):
         sample(z, -1)
     params = inspect.signature(sample).parameters
-    assert list(params) == ["logits", "rng", "temperature", "top_k", "top_p", "min_p"]
+    options = ("temperature", "top_k", "top_p", "min_p", "typical_p", "epsilon")
+    assert list(params) == ["logits", "rng", *options]
     assert params["rng"].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and params["rng"].default is None
-    assert all(params[n].kind is inspect.Parameter.KEYWORD_ONLY for n in ("temperature", "top_k", "top_p", "min_p"))
+    assert all(params[n].kind is inspect.Parameter.KEYWORD_ONLY for n in options)
 
 
 def test_sample_positional_options_are_deprecated():

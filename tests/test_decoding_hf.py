@@ -1,4 +1,4 @@
-"""Parity of softmax_nb.decoding's filters with Hugging Face transformers' logits warpers (R7).
+"""Parity of softmax_nb.decoding's filters with Hugging Face transformers' logits warpers (R7, issue 23).
 
 Runs only where ``transformers`` (and torch) are installed; the project does
 not require it. On rows without ties the kept sets are the same; at a tie
@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from softmax_nb.decoding import min_p_filter, top_k_filter, top_p_filter
+from softmax_nb.decoding import (epsilon_filter, min_p_filter, repetition_penalty, sample, top_k_filter, top_p_filter,
+                                 typical_filter)
 
 pytest.importorskip("transformers")  # first: without it, torch (slow to import) is not needed
 torch = pytest.importorskip("torch")
@@ -64,3 +65,59 @@ def test_hf_order_temperature_top_k_top_p_min_p():
         hf = w(None, hf)
     ours = min_p_filter(top_p_filter(top_k_filter(z / 0.7, top_k=12), top_p=0.8), min_p=0.05)
     np.testing.assert_array_equal(np.isfinite(ours), np.isfinite(hf.numpy()))
+
+
+# --------------------------------------------------------------------------- typical, epsilon, repetition penalty
+@pytest.mark.parametrize("typical_p", [0.05, 0.2, 0.5, 0.9, 0.95, 0.999])
+def test_typical_matches_hf(typical_p):
+    z = _rows(int(typical_p * 1000) + 1)
+    hf = _hf(logits_process.TypicalLogitsWarper(mass=typical_p, min_tokens_to_keep=1), z)
+    np.testing.assert_array_equal(typical_filter(z, typical_p=typical_p), hf)
+
+
+def test_typical_keeps_a_straddling_tie_group_whole_as_hf_does():
+    # four tied scores at p = 0.5: HF removes only scores above the one where the mass reaches p
+    for z in (np.zeros((1, 4)), np.log([[0.5, 0.3, 0.1, 0.1]])):
+        for p in (0.5, 0.85, 0.9):
+            hf = _hf(logits_process.TypicalLogitsWarper(mass=p, min_tokens_to_keep=1), z)
+            np.testing.assert_array_equal(typical_filter(z, typical_p=p), hf)
+
+
+@pytest.mark.parametrize("epsilon", [1e-4, 1e-3, 0.01, 0.1, 0.5, 0.9])
+def test_epsilon_matches_hf(epsilon):
+    z = _rows(int(epsilon * 1e4) + 3)
+    hf = _hf(logits_process.EpsilonLogitsWarper(epsilon=epsilon, min_tokens_to_keep=1), z)
+    np.testing.assert_array_equal(epsilon_filter(z, epsilon=epsilon), hf)
+
+
+def test_epsilon_keeps_the_tied_maxima_as_hf_does():
+    z = np.array([[0.0, 0.0, -1.0]])
+    hf = _hf(logits_process.EpsilonLogitsWarper(epsilon=0.9, min_tokens_to_keep=1), z)
+    np.testing.assert_array_equal(epsilon_filter(z, epsilon=0.9), hf)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("penalty", [0.5, 1.0, 1.2, 3.0])
+def test_repetition_penalty_matches_hf(dtype, penalty):
+    rng = np.random.default_rng(int(penalty * 10))
+    z = (rng.standard_normal((200, 40)) * 3).astype(dtype)
+    z[:, 0] = 0.0  # a zero logit: divided (HF's `score < 0` test), so it stays 0
+    ids = rng.integers(0, 40, size=(200, 30))
+    hf = logits_process.RepetitionPenaltyLogitsProcessor(penalty=penalty)(torch.from_numpy(ids),
+                                                                           torch.from_numpy(z.copy())).numpy()
+    np.testing.assert_array_equal(repetition_penalty(z, ids, penalty=penalty), hf)
+
+
+def test_hf_order_with_typical_and_epsilon_after_min_p():
+    z = _rows(12, n=500)
+    warpers = [logits_process.TemperatureLogitsWarper(0.7), logits_process.TopKLogitsWarper(30),
+               logits_process.TopPLogitsWarper(0.95), logits_process.MinPLogitsWarper(0.01),
+               logits_process.TypicalLogitsWarper(0.8), logits_process.EpsilonLogitsWarper(0.02)]
+    hf = torch.from_numpy(z.copy())
+    for w in warpers:
+        hf = w(None, hf)
+    ours = epsilon_filter(typical_filter(min_p_filter(top_p_filter(top_k_filter(z / 0.7, top_k=30), top_p=0.95),
+                                                      min_p=0.01), typical_p=0.8), epsilon=0.02)
+    np.testing.assert_array_equal(np.isfinite(ours), np.isfinite(hf.numpy()))
+    draws = sample(z, 0, temperature=0.7, top_k=30, top_p=0.95, min_p=0.01, typical_p=0.8, epsilon=0.02)
+    assert np.isfinite(hf.numpy()[np.arange(len(z)), draws]).all()
