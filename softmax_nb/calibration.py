@@ -150,8 +150,10 @@ def fit_temperature(logits: ArrayLike, labels: ArrayLike, bounds: tuple[float, f
         T^\star = \arg\min_{T} \; \frac{1}{N} \sum_{i=1}^{N}
             -\log \operatorname{softmax}(z_i / T)_{y_i} .
 
-    The NLL is convex in :math:`1/T`, hence unimodal in :math:`\log T`, which
-    is searched with :func:`scipy.optimize.minimize_scalar` (bounded Brent).
+    The NLL is convex in :math:`\beta = 1/T` (its second derivative is the
+    mean over samples of :math:`\operatorname{Var}_{p_i}(z_i)`), hence
+    unimodal in :math:`\log T`, which is searched with
+    :func:`scipy.optimize.minimize_scalar` (bounded Brent).
     Dividing logits by :math:`T` never changes the argmax, so accuracy is
     unchanged; :math:`T > 1` softens an over-confident model.
 
@@ -391,9 +393,9 @@ def fit_matrix_scaling(logits: ArrayLike, labels: ArrayLike, l2_offdiag: float =
             + \lambda_b \lVert b - \bar b \mathbf{1} \rVert^2,
 
     where :math:`\bar b` is the mean of the biases: the off-diagonal and
-    intercept regularisation (ODIR) of Kull et al. The diagonal of :math:`W`
-    is not penalised. With :math:`G = (\operatorname{softmax}(u) - Y)/N` the
-    gradient is
+    intercept regularisation (ODIR) of Kull et al., who call the result
+    MS-ODIR. The diagonal of :math:`W` is not penalised. With
+    :math:`G = (\operatorname{softmax}(u) - Y)/N` the gradient is
 
     .. math::
 
