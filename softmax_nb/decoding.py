@@ -489,7 +489,10 @@ def repetition_penalty(logits: ArrayLike, previous: ArrayLike, *, penalty: float
     last few tokens (llama.cpp's ``repeat_last_n``) for a window. HF ignores
     ids beyond the vocabulary, here they are a ValueError.
 
-    float16 is computed in float32 and rounded once; ``-inf`` stays ``-inf``.
+    The work dtype is the input's (float32 for float16, rounded once at the
+    end), and :math:`\theta` is rounded to it, as numpy and torch do, unless
+    it lies outside that dtype's range (then float64 is used). ``-inf`` stays
+    ``-inf``.
 
     Parameters
     ----------
@@ -544,8 +547,10 @@ def repetition_penalty(logits: ArrayLike, previous: ArrayLike, *, penalty: float
         raise ValueError(f"previous must hold token ids in [0, {v}) for a vocabulary of {v}, got {bad}")
     seen = np.zeros(z.shape, dtype=bool)
     np.put_along_axis(seen, np.broadcast_to(ids, lead + ids.shape[-1:]).astype(np.intp), True, axis=-1)
-    w = z.astype(work_dtype(z.dtype), copy=False)
-    with np.errstate(over="ignore"):
+    work = work_dtype(z.dtype)
+    with np.errstate(over="ignore", under="ignore"):
+        fits = 0.0 < float(work.type(theta)) < math.inf  # else theta is outside the work dtype's range: use float64
+        w = z.astype(work if fits else np.dtype(np.float64), copy=False)
         out = np.where(seen, np.where(w < 0, w * theta, w / theta), w).astype(z.dtype, copy=False)
     overflow = np.isinf(out) & np.isfinite(z)
     if overflow.any():
@@ -578,7 +583,9 @@ def gumbel_top_k(logits: ArrayLike, rng: int | np.random.Generator | None = None
 
     One pass of noise replaces ``k`` sequential draws. The perturbed logits
     are formed in float64 from :math:`z - \max z` (so huge tied logits stay
-    tied exactly and the noise breaks the tie).
+    tied exactly and the noise breaks the tie); a gap beyond the float64
+    range (:math:`z_i - \max z < -1.8 \cdot 10^{308}`) counts as
+    :math:`-\infty`, drawn only when ``k`` leaves no other choice.
 
     Parameters
     ----------
@@ -621,7 +628,8 @@ def gumbel_top_k(logits: ArrayLike, rng: int | np.random.Generator | None = None
                          f"({int(finite.min())}), got {k!r}")
     z64 = z.astype(np.float64)
     top = np.max(z64, axis=-1, keepdims=True) if z64.size else z64[..., :1]
-    keys = (z64 - top) + gen.gumbel(size=z.shape)  # -inf stays -inf: never drawn
+    with np.errstate(over="ignore"):  # a gap beyond float64 (1e308 - -1e308) is -inf: probability 0 there
+        keys = (z64 - top) + gen.gumbel(size=z.shape)  # -inf stays -inf: never drawn
     if kk < z.shape[-1]:
         part = np.argpartition(-keys, kk - 1, axis=-1)[..., :kk]
     else:

@@ -508,3 +508,22 @@ def test_beam_search_never_extends_a_removed_token():
     table = np.array([[0.0, -np.inf, -np.inf], [0.0, 0.0, -np.inf], [0.0, 0.0, 0.0]])
     tokens, logp = beam_search(_Table(table), [2], 5, beam_width=9)
     assert np.isfinite(logp).all()
+
+
+def test_repetition_penalty_outside_the_work_dtype_range_is_computed_in_float64():
+    z = np.array([3.0, -2.0, 1.0], np.float32)
+    out = repetition_penalty(z[[0, 2]], [0, 1], penalty=1e300)  # float32(1e300) would be inf
+    assert out.dtype == np.float32 and out.tolist() == [0.0, 0.0]
+    with pytest.raises(ValueError, match=r"^penalty=1e\+300 sends the logit -2 beyond the range of float32$"):
+        repetition_penalty(z, [1], penalty=1e300)
+    with pytest.raises(ValueError, match=r"^penalty=1e-300 sends the logit 1 beyond the range of float16$"):
+        repetition_penalty(np.array([1.0], np.float16), [0], penalty=1e-300)
+    assert repetition_penalty(np.array([-1.0], np.float16), [0], penalty=1e-300).tolist() == [-0.0]
+
+
+def test_gumbel_top_k_gap_beyond_float64_is_minus_inf_without_a_warning():
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d = gumbel_top_k(np.array([1.7e308, -1.7e308, 0.0]), 0, k=3)
+    assert d[0] == 0 and d[1] == 2 and d[2] == 1
