@@ -252,7 +252,7 @@ class SpeculativeResult:
         Draft tokens kept by each target call; the call then adds one token of its own (the residual draw
         after a rejection, or the extra draw from the target when all were kept), so it yields
         ``accepted + 1`` tokens.
-    beta : numpy.ndarray of float64
+    beta : numpy.ndarray
         :func:`acceptance_rate` :math:`\beta = \sum_x \min(p(x), q(x))` of the filtered target and draft
         distributions at each tested draft token, in order. A call tests its proposals in order and stops at
         the first rejection, so it tests ``accepted + 1`` of them after a rejection and ``accepted`` otherwise.
@@ -362,8 +362,8 @@ def speculative_decode(target: _LanguageModel, draft: _LanguageModel, prompt: Ar
 
     Parameters
     ----------
-    target, draft : language models
-        Objects with an int ``context`` and a method ``logits(windows)`` mapping ``(R, context)`` token ids to
+    target, draft : object
+        Language models with an int ``context`` and a method ``logits(windows)`` mapping ``(R, context)`` token ids to
         ``(R, V)`` logits, such as :class:`~softmax_nb.charlm.CharMLP`, over the same vocabulary.
     prompt : array_like of int
         Shape ``(L,)``, with ``L`` at least the larger of the two contexts; ids in ``[0, V)``, checked against
