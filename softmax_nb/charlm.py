@@ -26,6 +26,7 @@ from numpy.typing import ArrayLike, NDArray
 from ._checks import (ArgumentTypeError, check_generator, check_positive_int, deprecated_call_forms, real_scalar,
                       work_dtype)
 from .losses import cross_entropy, cross_entropy_grad
+from .stability import z_loss as _z_loss
 
 __all__ = ["load_corpus", "CharVocab", "CharMLP", "TrainLog", "train_char_mlp"]
 
@@ -270,19 +271,33 @@ def _windows(ids: NDArray[np.intp], context: int, name: str = "ids") -> tuple[ND
 
 
 def _loss_and_grads(params: dict[str, Array], w: NDArray[np.intp], y: NDArray[np.intp],
-                    label_smoothing: float = 0.0) -> tuple[float, dict[str, Array]]:
-    """Mean cross-entropy of a batch of windows ``w`` with next ids ``y``, and its gradients (backprop by hand)."""
+                    label_smoothing: float = 0.0, z_loss: float = 0.0) -> tuple[float, dict[str, Array]]:
+    """Mean cross-entropy (plus the z-loss of weight ``z_loss``) of a batch of windows ``w`` with next ids ``y``,
+    and its gradients (backprop by hand)."""
+    loss, grads, _ = _loss_grads_log_z(params, w, y, label_smoothing, z_loss)
+    return loss, grads
+
+
+def _loss_grads_log_z(params: dict[str, Array], w: NDArray[np.intp], y: NDArray[np.intp],
+                      label_smoothing: float = 0.0, z_loss: float = 0.0) -> tuple[float, dict[str, Array], float]:
+    """:func:`_loss_and_grads` and the batch's mean log-normaliser, mean LSE(z) (before the step)."""
     x = params["E"][w].reshape(len(w), -1)
     hid = np.tanh(x @ params["W1"] + params["b1"])
     z = hid @ params["W2"] + params["b2"]
     loss = float(cross_entropy(z, y, label_smoothing=label_smoothing))
     dz = cross_entropy_grad(z, y, label_smoothing=label_smoothing)
+    m = z.max(axis=1)  # finite: cross_entropy above refuses NaN and inf logits
+    mean_log_z = float(np.mean(m + np.log(np.exp(z - m[:, None]).sum(axis=1))))
+    if z_loss > 0.0:  # z_loss = 0 leaves the objective and its gradient untouched, bit for bit
+        zl, zg = _z_loss(z, weight=z_loss, return_grad=True)
+        loss += float(zl)
+        dz = dz + zg
     dh = (dz @ params["W2"].T) * (1 - hid**2)
     dx = dh @ params["W1"].T
     grads = {"W2": hid.T @ dz, "b2": dz.sum(axis=0), "W1": x.T @ dh, "b1": dh.sum(axis=0),
              "E": np.zeros_like(params["E"])}
     np.add.at(grads["E"], w.ravel(), dx.reshape(-1, params["E"].shape[1]))
-    return loss, grads
+    return loss, grads, mean_log_z
 
 
 @contextlib.contextmanager
@@ -299,22 +314,35 @@ def _one_blas_thread() -> Iterator[None]:
 
 @dataclass
 class TrainLog:
-    """Validation NLL (nats per character) after each epoch of :func:`train_char_mlp`."""
+    r"""What :func:`train_char_mlp` records.
+
+    Attributes
+    ----------
+    val_nll : list of numpy.floating
+        Validation NLL (nats per character) after each epoch (empty without ``val_ids``).
+    log_z : list of float
+        The mean log-normaliser :math:`\frac{1}{B}\sum_n \operatorname{LSE}(z_n)` of each training
+        mini-batch, before its step (one entry per step).
+    """
 
     val_nll: list[np.floating] = field(default_factory=list)
+    log_z: list[float] = field(default_factory=list)
 
 
 @deprecated_call_forms(renamed={"seed": ("rng", check_generator)})
 def train_char_mlp(train_ids: ArrayLike, vocab_size: int, *, context: int = 8, embed: int = 16, hidden: int = 256,
                    epochs: int = 3, batch_size: int = 128, lr: float = 3e-3, label_smoothing: float = 0.0,
                    rng: int | np.random.Generator | None = 0,
-                   val_ids: ArrayLike | None = None) -> tuple[CharMLP, TrainLog]:
+                   val_ids: ArrayLike | None = None, z_loss: float = 0.0) -> tuple[CharMLP, TrainLog]:
     r"""Train a :class:`CharMLP` on a token sequence with Adam and the package's cross-entropy.
 
     The loss of each mini-batch is :func:`~softmax_nb.losses.cross_entropy` of the
     next character, and its gradient with respect to the logits
     :func:`~softmax_nb.losses.cross_entropy_grad` (:math:`(p - y)/N`); the rest is
-    backpropagated by hand. The learning rate decays linearly to 0. Everything
+    backpropagated by hand. With ``z_loss`` :math:`= w > 0` the objective adds
+    :func:`~softmax_nb.stability.z_loss`, :math:`\frac{w}{N}\sum_n \operatorname{LSE}(z_n)^2`, whose
+    gradient :math:`\frac{2w}{N}\operatorname{LSE}(z_n)\operatorname{softmax}(z_n)` joins :math:`(p - y)/N`.
+    The learning rate decays linearly to 0. Everything
     is float64 with one BLAS thread, so a seed gives the same model on every
     run of a machine, and nearly the same on other CPUs.
 
@@ -345,6 +373,9 @@ def train_char_mlp(train_ids: ArrayLike, vocab_size: int, *, context: int = 8, e
         or ``None`` for fresh entropy. The old name ``seed`` is deprecated.
     val_ids : array_like of int, optional
         A validation sequence, scored after each epoch.
+    z_loss : float, default 0.0
+        Weight :math:`w \ge 0` of the z-loss added to the training objective (PaLM uses :math:`10^{-4}`); 0
+        trains on the cross-entropy alone, exactly as without the option.
 
     Returns
     -------
@@ -364,6 +395,9 @@ def train_char_mlp(train_ids: ArrayLike, vocab_size: int, *, context: int = 8, e
     lr = real_scalar(lr, "lr", "a finite number > 0")
     if not (math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    zw = real_scalar(z_loss, "z_loss", "a finite number >= 0")
+    if not (math.isfinite(zw) and zw >= 0):
+        raise ValueError(f"z_loss must be a finite number >= 0, got {z_loss!r}")
     gen = check_generator(rng)
     params: dict[str, Array] = {"E": gen.normal(0, 1.0, (v, e)), "W1": gen.normal(0, 1 / math.sqrt(c * e), (c * e, h)),
                                 "b1": np.zeros(h), "W2": gen.normal(0, 1 / math.sqrt(h), (h, v)), "b2": np.zeros(v)}
@@ -382,7 +416,8 @@ def train_char_mlp(train_ids: ArrayLike, vocab_size: int, *, context: int = 8, e
             order = gen.permutation(n)
             for s in range(0, n, batch_size):
                 idx = order[s:s + batch_size]
-                _, grads = _loss_and_grads(params, windows[idx], targets[idx], label_smoothing)
+                _, grads, mean_log_z = _loss_grads_log_z(params, windows[idx], targets[idx], label_smoothing, zw)
+                log.log_z.append(mean_log_z)
                 step += 1
                 rate = lr * (1 - (step - 1) / total_steps)
                 for k, g in grads.items():

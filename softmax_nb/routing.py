@@ -70,6 +70,8 @@ def route(logits: ArrayLike, *, top_k: int, gating: str = "softmax", renormalize
     -------
     weights : numpy.ndarray
         Shape ``(..., top_k)``, in the dtype of ``logits`` (float16 computed in float32 and rounded once).
+        Renormalised weights are computed as the softmax of the kept logits (softmax gating) or of the kept
+        :math:`\log\sigma(z)` (sigmoid gating): the same numbers, but no 0/0 where every kept score underflows.
     experts : numpy.ndarray of intp
         Shape ``(..., top_k)``: the chosen experts, in decreasing order of :math:`s + b`; ties go to the lower
         index.
@@ -108,9 +110,13 @@ def route(logits: ArrayLike, *, top_k: int, gating: str = "softmax", renormalize
         check_finite(b, "bias")
         select = scores + b.astype(scores.dtype, copy=False)
     experts = _top_k_indices(select, k)
-    weights = np.take_along_axis(scores, experts, axis=-1)
-    if renorm:
-        weights = weights / weights.sum(axis=-1, keepdims=True)
+    if not renorm:
+        weights = np.take_along_axis(scores, experts, axis=-1)
+    elif gate == "softmax":  # p_e / sum_T p = softmax of the kept logits: no 0/0 where the kept p underflow
+        weights = softmax(np.take_along_axis(work, experts, axis=-1), axis=-1)
+    else:  # s_e / sum_T s = softmax of log sigma(z) over the kept experts, log sigma(z) = -log(1 + e^{-z})
+        kept = np.take_along_axis(work, experts, axis=-1)
+        weights = softmax(-np.logaddexp(work.dtype.type(0), -kept), axis=-1)
     return weights.astype(z.dtype, copy=False), experts
 
 

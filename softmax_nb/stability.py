@@ -63,7 +63,7 @@ def z_loss(logits: ArrayLike, *, weight: float = 1e-4,
     -------
     loss : numpy floating scalar
         In the dtype of ``logits`` (float64 for integers); the mean is summed in float64 and rounded once (to
-        ``inf`` if it exceeds the dtype's range, as float16 does beyond 65504).
+        ``inf`` if it exceeds the dtype's range, as float16 does beyond 65504). ``weight=0`` gives exactly 0.
     grad : numpy.ndarray
         Only with ``return_grad=True``.
 
@@ -90,12 +90,27 @@ def z_loss(logits: ArrayLike, *, weight: float = 1e-4,
     lse = logsumexp(work, axis=-1).astype(np.float64)
     rows = max(lse.size, 1)
     with np.errstate(over="ignore"):  # beyond the dtype's range the loss rounds to inf, as IEEE rounds
-        loss = z.dtype.type(w * float(np.sum(lse * lse)) / rows) if lse.size else z.dtype.type(0.0)
+        loss = z.dtype.type(_weighted_mean_square(lse, w, rows))
     if not flag:
         return loss
-    scale = (2.0 * w / rows) * lse[..., None]
-    grad = (scale * softmax(work, axis=-1)).astype(z.dtype)
+    if w == 0.0:  # exactly 0, also where LSE * softmax would overflow
+        return loss, np.zeros(z.shape, dtype=z.dtype)
+    with np.errstate(over="ignore", under="ignore"):  # a gradient beyond the range rounds to ±inf, as IEEE rounds
+        grad = ((2.0 * w / rows) * (lse[..., None] * softmax(work, axis=-1))).astype(z.dtype)
     return loss, grad
+
+
+def _weighted_mean_square(lse: NDArray[np.float64], w: float, rows: int) -> float:
+    r""":math:`w \sum_n \mathrm{LSE}_n^2 / N` in float64, scaled by the largest :math:`|\mathrm{LSE}|` so that the
+    squares overflow only where the result does (it then rounds to inf, as IEEE rounds); 0 for ``w = 0``."""
+    m = float(np.max(np.abs(lse))) if lse.size else 0.0
+    if w == 0.0 or m == 0.0:
+        return 0.0
+    if m < 1.0:
+        return w * float(np.sum(lse * lse)) / rows
+    with np.errstate(over="ignore", under="ignore"):
+        scaled = lse / m
+        return (w * float(np.sum(scaled * scaled)) / rows) * m * m
 
 
 def soft_cap(z: ArrayLike, *, cap: float) -> Array:
@@ -118,7 +133,8 @@ def soft_cap(z: ArrayLike, *, cap: float) -> Array:
     Returns
     -------
     numpy.ndarray
-        Same shape and dtype as ``z`` (float64 for integers). float16 is computed in float32 and rounded once, so
+        Same shape and dtype as ``z`` (float64 for integers; a numpy scalar for 0-d input, as
+        :func:`~softmax_nb.core.sigmoid` gives). float16 is computed in float32 and rounded once, so
         a float16 logit near :math:`\pm 65504` gives :math:`\pm c` instead of overflowing in :math:`z/c` and
         back.
 

@@ -149,3 +149,14 @@ def test_load_balancing_loss_matches_hugging_face():
 def test_load_balancing_loss_rejects_bad_input(probs, experts, kwargs, err, match):
     with pytest.raises(err, match=match):
         snb.load_balancing_loss(probs, experts, **kwargs)
+
+
+def test_renormalised_weights_survive_underflowing_scores():
+    w, e = snb.route(np.full((1, 4), -1000.0), top_k=2, gating="sigmoid")  # every sigma(z) is 0 in float64
+    np.testing.assert_array_equal(w, [[0.5, 0.5]])
+    w, e = snb.route(np.array([[0.0, -1000.0, -1001.0]]), top_k=2, renormalize=True, bias=[-10.0, 5.0, 5.0])
+    assert e.tolist() == [[1, 2]]  # the bias picks two experts whose probabilities underflow to 0
+    np.testing.assert_allclose(w, [[1 / (1 + np.exp(-1.0)), 1 / (1 + np.e)]], rtol=1e-15)
+    z = np.array([[-800.0, -801.0, 3.0]])
+    w, _ = snb.route(z, top_k=2, gating="sigmoid", bias=[5.0, 5.0, 0.0])
+    np.testing.assert_allclose(w, [[1 / (1 + np.exp(-1.0)), 1 / (1 + np.e)]], rtol=1e-13)

@@ -130,3 +130,71 @@ def test_soft_cap_cap_must_fit_the_dtype_and_nan_raises():
         snb.soft_cap([np.nan], cap=1.0)
     with pytest.raises(TypeError):
         snb.soft_cap([1.0], 30.0)  # keyword-only
+
+
+def test_z_loss_weight_zero_and_huge_normalisers_give_no_nan():
+    z = np.array([[1e200, 0.0], [1.7e308, 0.0]])
+    loss, grad = snb.z_loss(z, weight=0.0, return_grad=True)
+    assert loss == 0.0 and not grad.any()  # 0, not 0 * inf
+    assert snb.z_loss(np.array([[1e155, 0.0]]), weight=1e-4) == pytest.approx(1e306, rel=1e-14)  # squares scaled
+    loss, grad = snb.z_loss(np.array([[1.7e308, 0.0]]), weight=1.0, return_grad=True)
+    assert np.isposinf(loss) and np.isposinf(grad[0, 0]) and grad[0, 1] == 0.0  # rounds to inf, as IEEE does
+
+
+# --------------------------------------------------------------------------- the z-loss in train_char_mlp
+def _tiny_corpus():
+    from softmax_nb.charlm import CharVocab, load_corpus
+
+    text = load_corpus()[:6000]
+    vocab = CharVocab.from_text(text)
+    return vocab, vocab.encode(text)
+
+
+def test_char_model_z_loss_gradient_matches_finite_differences():
+    from softmax_nb.charlm import _loss_and_grads
+
+    rng = np.random.default_rng(12)
+    v, e, c, h = 7, 3, 2, 5
+    params = {"E": rng.normal(size=(v, e)), "W1": rng.normal(size=(c * e, h)), "b1": rng.normal(size=h),
+              "W2": rng.normal(size=(h, v)), "b2": rng.normal(size=v) + 3.0}
+    w = rng.integers(0, v, size=(6, c))
+    y = rng.integers(0, v, size=6)
+    loss, grads = _loss_and_grads(params, w, y, 0.0, 0.05)
+    base, _ = _loss_and_grads(params, w, y)
+    x = params["E"][w].reshape(len(w), -1)
+    z = np.tanh(x @ params["W1"] + params["b1"]) @ params["W2"] + params["b2"]
+    assert loss == pytest.approx(base + 0.05 * np.mean(np.log(np.exp(z).sum(axis=1)) ** 2), rel=1e-13)
+    for name in ("b2", "W2", "W1"):
+        numeric = snb.numerical_gradient(lambda t: _loss_and_grads({**params, name: t}, w, y, 0.0, 0.05)[0],
+                                         params[name], h=1e-6)
+        np.testing.assert_allclose(grads[name], numeric, rtol=0, atol=1e-7)
+
+
+def test_train_char_mlp_z_loss_zero_changes_nothing_and_records_log_z():
+    from softmax_nb.charlm import train_char_mlp
+
+    vocab, ids = _tiny_corpus()
+    kw = {"context": 3, "embed": 4, "hidden": 16, "epochs": 1, "batch_size": 64, "lr": 0.03, "rng": 3}
+    plain, log = train_char_mlp(ids, len(vocab), **kw)
+    zero, log0 = train_char_mlp(ids, len(vocab), z_loss=0.0, **kw)
+    assert zero == plain and log0.log_z == log.log_z  # bit for bit
+    assert len(log.log_z) == -(-(len(ids) - 3) // 64)  # one entry per step
+    first = np.random.default_rng(3)  # the first batch, as train_char_mlp draws it
+    from softmax_nb.charlm import CharMLP
+    init = {"E": first.normal(0, 1.0, (len(vocab), 4)), "W1": first.normal(0, 1 / np.sqrt(12), (12, 16)),
+            "b1": np.zeros(16), "W2": first.normal(0, 1 / 4, (16, len(vocab))), "b2": np.zeros(len(vocab))}
+    order = first.permutation(len(ids) - 3)[:64]
+    windows = np.lib.stride_tricks.sliding_window_view(ids, 3)[:-1][order]
+    z0 = CharMLP(init, 3).logits(windows)
+    assert log.log_z[0] == pytest.approx(np.mean(np.log(np.exp(z0).sum(axis=1))), rel=1e-12)
+    pulled, log_w = train_char_mlp(ids, len(vocab), z_loss=1.0, **kw)
+    assert np.mean(log_w.log_z[-10:]) < np.mean(log.log_z[-10:]) - 0.5  # the z-loss pulls log Z down
+
+
+@pytest.mark.parametrize("bad, err", [(-0.1, ValueError), (np.inf, ValueError), (np.nan, ValueError),
+                                      ("0.1", TypeError), (True, TypeError)])
+def test_train_char_mlp_checks_z_loss(bad, err):
+    from softmax_nb.charlm import train_char_mlp
+
+    with pytest.raises(err, match="z_loss"):
+        train_char_mlp([0, 1, 2, 3, 4, 0], 6, context=2, z_loss=bad)
