@@ -870,6 +870,28 @@ def focal_loss(logits: ArrayLike, target: ArrayLike, gamma: float = 2.0, alpha: 
         or logits with NaN/``+inf`` or an all ``-inf`` row (naming ``logits``).
         A ``reduction`` that is not a string or an ``alpha`` of strings is an
         :class:`~softmax_nb.ArgumentTypeError` (a TypeError).
+
+    Notes
+    -----
+    For :math:`\gamma > 0` the loss is not convex in the logits (its curvature is
+    negative for confidently wrong predictions), and it is not a proper scoring
+    rule: the expected loss under a true distribution :math:`\eta` is not
+    minimised at :math:`p = \eta` (for two classes and :math:`\gamma = 2`,
+    :math:`\eta = 0.9` gives :math:`p \approx 0.69`), although the most
+    probable class is kept (Charoenphakdee et al., 2021). Its probabilities are
+    therefore not posteriors; recalibrate them (e.g.
+    :func:`~softmax_nb.fit_temperature`) before reading them as such.
+
+    Examples
+    --------
+    The ratio to cross-entropy is the modulating factor: at :math:`p_t = 0.9`
+    and :math:`\gamma = 2`, :math:`1 / (1 - 0.9)^2 = 100`.
+
+    >>> z = np.array([[np.log(0.9), np.log(0.1)]])      # two classes, p_t = 0.9
+    >>> round(float(cross_entropy(z, [0]) / focal_loss(z, [0], gamma=2.0)), 6)
+    100.0
+    >>> bool(focal_loss(z, [0], gamma=0.0) == cross_entropy(z, [0]))
+    True
     """
     dtype, logp, logp_t, alpha_t, _, g, e = _focal_parts(logits, target, gamma, alpha, reduction)
     loss = _focal_values(logp_t, alpha_t, g)
