@@ -45,6 +45,7 @@ from .speculative import acceptance_rate, speculative_sample, speculative_decode
 from .stability import z_loss, soft_cap
 from .routing import route, load_balancing_loss
 from .charlm import load_corpus, CharVocab, CharMLP, TrainLog, train_char_mlp
+from .attention_lm import CharAttentionLM, fit_char_attention_lm
 
 __version__ = "0.1.0"
 
@@ -68,4 +69,5 @@ __all__ = [
     "fit_softmax_regression", "distill_softmax_regression", "train_mlp", "predict_logits", "template_plane",
     "KVCache", "kv_cache_bytes", "acceptance_rate", "speculative_sample", "speculative_decode", "SpeculativeResult", "z_loss", "soft_cap", "route", "load_balancing_loss",
     "load_corpus", "CharVocab", "CharMLP", "TrainLog", "train_char_mlp",
+    "CharAttentionLM", "fit_char_attention_lm",
 ]

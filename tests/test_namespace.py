@@ -93,7 +93,7 @@ LAYERS = {
     "information": 2, "losses": 2, "streaming": 2, "alternatives": 2, "scoring": 2, "stability": 2, "routing": 2,
     "attention": 3, "calibration": 3, "decoding": 3, "vocab": 3, "kvcache": 3,
     "training": 4, "charlm": 4, "speculative": 4, "plotting": 4, "interactive": 4,
-    "notebook": 5,
+    "notebook": 5, "attention_lm": 5,
 }
 
 
