@@ -891,11 +891,11 @@ def beam_search(model: CharMLP, prompt: ArrayLike, length: int, *, beam_width: i
 
     A hypothesis :math:`y = (y_1, \dots, y_n)` is scored by its log-probability
     divided by a power of its length (Hugging Face's ``length_penalty``
-    :math:`\alpha`):
+    :math:`\lambda`):
 
     .. math::
 
-        \operatorname{score}(y) = \frac{1}{n^{\alpha}} \sum_{t=1}^{n} \log p(y_t \mid \text{prompt}, y_{<t}) .
+        \operatorname{score}(y) = \frac{1}{n^{\lambda}} \sum_{t=1}^{n} \log p(y_t \mid \text{prompt}, y_{<t}) .
 
     A hypothesis ends when it emits ``eos`` (which counts in :math:`n`) or
     reaches ``length`` tokens. At each step every live hypothesis is extended
@@ -905,11 +905,11 @@ def beam_search(model: CharMLP, prompt: ArrayLike, length: int, *, beam_width: i
     of HF's beam search, without its early stopping: the search always runs to
     ``length``). The result is the finished hypothesis of highest score.
 
-    Without ``eos`` every hypothesis has ``length`` tokens and :math:`\alpha`
-    changes nothing. With it, :math:`\alpha = 0` ranks by total
+    Without ``eos`` every hypothesis has ``length`` tokens and :math:`\lambda`
+    changes nothing. With it, :math:`\lambda = 0` ranks by total
     log-probability, which every extra token lowers, so short hypotheses win;
-    :math:`\alpha = 1` ranks by the mean log-probability per token (Wu et
-    al., 2016, use :math:`((5 + n)/6)^{\alpha}` instead). Once nothing is
+    :math:`\lambda = 1` ranks by the mean log-probability per token (Wu et
+    al., 2016, use :math:`((5 + n)/6)^{\lambda}` instead). Once nothing is
     pruned (``beam_width`` :math:`\ge V^{\text{length}}`), the result is the
     best-scoring sequence of all; with ``beam_width=1`` and no ``eos`` it is
     greedy decoding.
@@ -926,7 +926,7 @@ def beam_search(model: CharMLP, prompt: ArrayLike, length: int, *, beam_width: i
     beam_width : int
         Number of live hypotheses, >= 1 (keyword-only).
     length_penalty : float, default 1.0
-        :math:`\alpha`, a finite number (HF's default, 1.0).
+        :math:`\lambda`, a finite number (HF's default, 1.0).
     eos : int, optional
         The id that ends a hypothesis; ``None`` (default): hypotheses end at
         ``length`` tokens.
