@@ -2,10 +2,14 @@ r"""Repeat an experiment over seeds and report it honestly: mean, spread, per-se
 
 One run of a training experiment is one draw from a distribution: another
 split or another shuffling seed gives other numbers. The chapters therefore
-report a metric as mean :math:`\pm` standard deviation over ``n`` seeds,
-compare two methods by their *paired* differences on the same seeds, and
-assert a claim only if it holds on the aggregate and on nearly every seed
-(:func:`fraction`).
+report a metric as mean :math:`\pm` standard deviation over ``n`` seeds (a
+descriptive spread), and compare two methods by their *paired* differences on
+the same seeds with :func:`evidence`: an interval for the mean difference (a
+paired t interval for disjoint splits, the corrected resampled t of Nadeau and
+Bengio for random splits that overlap), the count of splits on which the claim
+holds (:func:`fraction`; a description, not a test) and a verdict read from the
+interval. A claim of "no difference" needs an equivalence margin. The appendix
+"How this book reports experiments" explains each step.
 
 >>> res = repeat(lambda s: {"x": float(s), "y": 2.0 * s}, seeds=range(4))
 >>> res["x"].tolist()

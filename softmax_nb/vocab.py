@@ -430,7 +430,7 @@ def sharded_cross_entropy(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLi
     targets that fall in the shard), keeps its weight gradient
     :math:`(\partial L / \partial Z_s)^\top H`, and contributes
     :math:`(\partial L / \partial Z_s) W_s` to the hidden-state gradient,
-    one all-reduce (sum). Chapter 13 checks this against
+    one all-reduce (sum). The chapter "Large vocabularies" checks this against
     ``chunked_cross_entropy(..., return_grad=True)``.
 
     Parameters
