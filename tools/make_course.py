@@ -20,7 +20,8 @@ summary sheet, the glossary, the API and the bibliography) are always kept.
 The tool writes ``<out>/<path name>/``: the kept pages, a ``_toc.yml`` with the
 same parts minus the dropped chapters (an emptied part goes), a copy of
 ``_config.yml`` titled after the path, and what the build needs
-(``_ext``, ``_static``, ``references.bib``, ``softmax_nb``). Every reference to
+(``_ext``, ``_static``, ``references.bib``, ``softmax_nb``, the self-check questions of
+``book/selfcheck``; the answers page prints those of the kept chapters). Every reference to
 a dropped chapter (``{doc}``) or to an equation, figure, exercise, theorem or
 section in one (``{eq}``, ``{numref}``, ``{ref}``, ``{prf:ref}``) becomes plain
 text naming it in the full book, e.g. "*Softmax at scale* (full book)" or
@@ -164,7 +165,7 @@ def build(path_file: Path, out: Path) -> Path:
                 nbformat.write(nb, dst)
             else:
                 dst.write_text(rewrite(src.read_text(), dropped, refs))
-    for extra in ("_ext", "_static", "softmax_nb", "book/course"):
+    for extra in ("_ext", "_static", "softmax_nb", "book/course", "book/selfcheck"):  # selfcheck: the questions
         if (ROOT / extra).is_dir():
             shutil.copytree(ROOT / extra, site / extra, dirs_exist_ok=True,
                             ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))

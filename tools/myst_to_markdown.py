@@ -6,16 +6,24 @@
 - equation labels become ``\\tag{3.2}``; target lines ``(label)=`` go;
 - admonitions become block quotes with a bold title; ``{exercise}`` becomes
   ``**Exercise 3.2.** (`ex-ovf-2`)``; theorems and proofs become bold/italic
-  paragraphs (:func:`render_blocks`).
+  paragraphs (:func:`render_blocks`);
+- a ``{selfcheck}`` question becomes its text and options, with the answer and the
+  explanations in a collapsed ``<details>`` (``_ext/selfcheck.py``'s
+  ``question_markdown``).
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 from book_numbers import Refs
 from myst_blocks import EQ_CLOSE, ROLE, TARGET, Block, split_blocks, split_target, trim
+from nbtools import ROOT
+
+sys.path.insert(0, str(ROOT / "_ext"))
+import selfcheck  # noqa: E402  (the self-check questions' data and their plain Markdown)
 
 ADMONITIONS = {"admonition", "note", "tip", "warning", "important", "caution", "attention", "danger",
                "error", "hint", "seealso", "dropdown", "margin", "sidebar"}
@@ -123,6 +131,8 @@ def render_blocks(text: str, refs: Refs, exercise_numbers: dict[str, str]) -> li
             out += ["$$", *trim(block.body)] + ([f"\\tag{{{t.number}}}"] if t else []) + ["$$", ""]
         elif name in ("code-block", "code", "code-cell"):
             out += [f"```{block.arg.split()[0] if block.arg else ''}", *block.body, "```"]
+        elif name == "selfcheck":
+            out += selfcheck_markdown(block.arg, refs)
         elif name == "glossary":
             for ln in block.body:
                 out.append(f"**{ln.strip()}**" if ln.strip() and not ln.startswith((" ", "\t")) else ln.strip())
@@ -137,3 +147,11 @@ def exercise_markdown(block: Block, number: str, body: list[str] | None = None) 
     if label:
         title += f" (`{label}`)"
     return [title, "", *trim(block.body if body is None else body)]
+
+
+def selfcheck_markdown(qid: str, refs: Refs) -> list[str]:
+    """A ``{selfcheck}`` question as plain Markdown, numbered as in the book ("Self-check 4.2")."""
+    question, k = selfcheck.find(selfcheck.load_bank(ROOT), qid.strip())
+    chapter = refs.docs.get(Path(question.chapter).name)
+    number = int(chapter.number) if chapter and chapter.number and chapter.number.isdigit() else None
+    return selfcheck.question_markdown(question, number, k)

@@ -96,7 +96,8 @@ def write_site_source(site: Path, notebooks: list[Path], refs: Refs, exercises: 
             if (ROOT / f"{name}{suffix}").is_file():
                 (site / f"{name}{suffix}").parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(ROOT / f"{name}{suffix}", site / f"{name}{suffix}")
-    for extra in ("_ext", "_static", "softmax_nb"):  # the extensions read softmax_nb (version)
+    # The extensions read softmax_nb (version, interactive figures) and book/selfcheck (the self-check questions).
+    for extra in ("_ext", "_static", "softmax_nb", "book/selfcheck"):
         if (ROOT / extra).is_dir():
             shutil.copytree(ROOT / extra, site / extra, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for extra in ("references.bib", "_toc.yml", "pyproject.toml"):
