@@ -353,7 +353,11 @@ def evidence(a: ArrayLike, b: ArrayLike, *, claim: str, direction: str = "greate
     margin : float, optional
         The equivalence margin (positive), in the units of ``a``. Required for ``'equivalent'``.
     test_fraction : float, optional
-        The held-out fraction of each split, in (0, 1), when the splits overlap.
+        For random splits that overlap: :math:`\rho = n_{\text{test}} / (n_{\text{test}} + n_{\text{train}})`,
+        in (0, 1), where :math:`n_{\text{train}}` counts the examples the models are fitted on (a validation set
+        used only for tuning counts in neither), so that :math:`\rho / (1 - \rho) = n_{\text{test}} /
+        n_{\text{train}}`, the ratio of Nadeau and Bengio's correction. The book's digits splits (1,077 training,
+        360 validation and 360 test images) give :math:`\rho = 360 / 1437 \approx 0.25`.
     confidence : float, default 0.95
     label : str, default 'a − b'
         How the box names the difference.
