@@ -3,7 +3,10 @@
 The one length rule of the book (issue 22), used by ``make test`` (tests/test_chapter_length.py),
 by the chapters' "Estimated time" lines and by ``tools/make_course.py --plan``:
 
-* **main text** is the Markdown outside exercises and solutions, and the code cells outside solutions;
+* **main text** is the Markdown outside exercises and solutions, and the code cells outside solutions (the
+  ``{solution-start}``/``{solution-end}`` markers are read in order, also within one cell; the reviewers' tool
+  ``../shared/tools/chapter_length.py`` reads only whether a cell holds a marker, and so counts the solution after a
+  cell that closes one solution and opens the next, and drops that cell's own text);
 * **words** are runs starting with a letter or digit (``[A-Za-z0-9][\\w'’-]*``); a formula (``$...$`` or
   ``$$...$$``) counts as one word;
 * **code lines** are the non-blank lines of those code cells that are not comments;
@@ -44,8 +47,7 @@ TOUR = "book/00_quick_tour"
 _FENCED = re.compile(r"(?ms)^(`{3,}|:{3,})\{(exercise|solution)[^}]*\}.*?^\1\s*$")
 _START_END = re.compile(r"(?ms)^(`{3,}|:{3,})\{(exercise|solution)-start\}.*?^\1\{\2-end\}.*?$")
 _SOLUTION_SPAN = re.compile(r"(?ms)\{solution-start\}.*?\{solution-end\}")
-_OPENS = re.compile(r"\{solution-start\}|\{exercise-start\}")
-_CLOSES = re.compile(r"\{solution-end\}|\{exercise-end\}")
+_MARKER = re.compile(r"\{(?:solution|exercise)-(start|end)\}")
 _FORMULA = re.compile(r"\$\$.*?\$\$|\$[^$\n]*\$", re.S)
 _WORD = re.compile(r"[A-Za-z0-9][\w'’-]*")
 _EXERCISE = re.compile(r"^(`{3,}|:{3,})\{exercise\}\s*(★*)[^\n]*\n(?::[^\n]*\n)*?:label:\s*(\S+)", re.M)
@@ -77,12 +79,14 @@ def measure(path: Path) -> Length:
     inside = False
     for cell in nb.cells:
         if cell.cell_type == "markdown":
-            if _OPENS.search(cell.source):
-                inside = True
+            # walk the cell's markers in order: a cell may close one solution and open the next exercise's
+            start = 0
+            for marker in _MARKER.finditer(cell.source):
+                if not inside:
+                    markdown.append(cell.source[start:marker.start()])
+                inside, start = marker.group(1) == "start", marker.end()
             if not inside:
-                markdown.append(cell.source)
-            if _CLOSES.search(cell.source):
-                inside = False
+                markdown.append(cell.source[start:])
         elif cell.cell_type == "code" and not inside and not _is_solution(cell):
             code_lines += sum(1 for line in cell.source.splitlines()
                               if line.strip() and not line.strip().startswith("#"))
