@@ -124,7 +124,7 @@ test: install
 # Every page of _toc.yml in Chromium (skipped without Chromium, except with
 # CI=true). BOOK_HTML=<dir> tests another build; screenshots go next to it.
 test-browser: install
-	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadgroup --durations=10 tests/browser tests/test_lite.py
+	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadgroup --durations=10 tests/browser tests/test_lite_site.py
 
 # Student edition (tools/make_student.py): handouts in _build/student/handouts,
 # the tree CI pushes to the `student` branch in _build/student/branch, and a
