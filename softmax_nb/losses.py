@@ -880,7 +880,7 @@ def focal_loss(logits: ArrayLike, target: ArrayLike, gamma: float = 2.0, alpha: 
     :math:`\eta = 0.9` gives :math:`p \approx 0.69`), although the most
     probable class is kept (Charoenphakdee et al., 2021). Its probabilities are
     therefore not posteriors; recalibrate them (e.g.
-    :func:`~softmax_nb.fit_temperature`) before reading them as such.
+    :func:`~softmax_nb.calibration.fit_temperature`) before reading them as such.
 
     Examples
     --------
