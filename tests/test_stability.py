@@ -198,3 +198,23 @@ def test_train_char_mlp_checks_z_loss(bad, err):
 
     with pytest.raises(err, match="z_loss"):
         train_char_mlp([0, 1, 2, 3, 4, 0], 6, context=2, z_loss=bad)
+
+
+def test_z_loss_experiment_data_matches_its_script():
+    """softmax_nb/data/z_loss_charlm.json (read by book/normaliser_and_routers) holds what the script would write."""
+    import importlib.util
+    import json
+    from importlib import resources
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "z_loss_charlm.py"
+    spec = importlib.util.spec_from_file_location("z_loss_charlm", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    data = json.loads(resources.files("softmax_nb").joinpath("data/z_loss_charlm.json").read_text())
+    assert data["config"] == script.CONFIG and data["block"] == script.BLOCK
+    assert data["weights"] == list(script.WEIGHTS) and data["seeds"] == 10
+    assert sorted((r["seed"], r["weight"]) for r in data["runs"]) == sorted(
+        (s, w) for s in range(10) for w in script.WEIGHTS)
+    steps = script.CONFIG["epochs"] * -(-(data["train_chars"] - script.CONFIG["context"]) // 128)
+    assert all(len(r["log_z"]) == steps // script.BLOCK and len(r["val_nll"]) == 2 for r in data["runs"])
