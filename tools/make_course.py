@@ -55,9 +55,14 @@ def chapter_files() -> list[str]:
     """The numbered and unnumbered chapters of ``_toc.yml`` (not the root)."""
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     out = []
-    for part in toc.get("parts", []):
-        for entry in part.get("chapters", []):
+
+    def walk(entries: list) -> None:
+        for entry in entries:
             out.append(str(Path(entry["file"]).with_suffix("")))
+            walk(entry.get("sections", []))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters", []))
     return out
 
 
@@ -66,8 +71,21 @@ def trimmed_toc(keep: set[str]) -> dict:
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     out = copy.deepcopy(toc)
     parts = []
+
+    def kept(entries: list) -> list:
+        res = []
+        for e in entries:
+            if str(Path(e["file"]).with_suffix("")) not in keep:
+                continue
+            if "sections" in e:
+                e["sections"] = kept(e["sections"])
+                if not e["sections"]:
+                    del e["sections"]
+            res.append(e)
+        return res
+
     for part in out.get("parts", []):
-        chapters = [e for e in part.get("chapters", []) if str(Path(e["file"]).with_suffix("")) in keep]
+        chapters = kept(part.get("chapters", []))
         if chapters:
             part["chapters"] = chapters
             parts.append(part)
