@@ -239,3 +239,43 @@ def test_bad_fits(kwargs, err, match):
     ids = np.arange(200) % 7
     with pytest.raises(err, match=match):
         fit_char_attention_lm(ids, **args)
+
+
+@pytest.mark.parametrize("n_cached, t", [(0, 9), (6, 1), (5, 4)])
+def test_a_cached_chunk_equals_torch_sdpa_with_the_lower_right_mask_and_gqa(n_cached, t):
+    """The same model in torch: the cached rows with is_causal, the new rows with causal_lower_right(t, n) and
+    enable_gqa (query head h uses key/value head h // (H / H_kv)); ALiBi as the two extra coordinates."""
+    torch = pytest.importorskip("torch")
+    bias = pytest.importorskip("torch.nn.attention.bias")
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    model = random_model(9, heads=4, kv_heads=2)
+    ids = np.random.default_rng(8).integers(0, 7, n_cached + t)
+    p = {k: torch.from_numpy(v) for k, v in model.params.items()}
+    h, hkv, dh, n = model.num_heads, model.num_kv_heads, model.head_dim, len(ids)
+    pos = torch.arange(n, dtype=torch.float64)[None, :, None]
+    m, root = p["slopes"][:, None, None], math.sqrt(dh)
+
+    def rms(x):
+        return x / torch.sqrt((x * x).mean(-1, keepdim=True) + 1e-6)
+
+    x = p["E"][torch.from_numpy(ids)]
+    for layer in range(model.num_layers):
+        a = rms(x)
+        q = (a @ p["Wq"][layer]).reshape(n, h, dh).transpose(0, 1)
+        k = (a @ p["Wk"][layer]).reshape(n, hkv, dh).transpose(0, 1)
+        v = (a @ p["Wv"][layer]).reshape(n, hkv, dh).transpose(0, 1)
+        q = torch.cat([q, -m * pos * root, (m * root).expand(h, n, 1)], dim=-1)[None]
+        k = torch.cat([k, torch.ones(hkv, n, 1, dtype=torch.float64), pos.expand(hkv, n, 1)], dim=-1)[None]
+        rows = []
+        if n_cached:
+            rows.append(sdpa(q[:, :, :n_cached], k[:, :, :n_cached], v[None, :, :n_cached], is_causal=True,
+                             scale=1 / root, enable_gqa=True))
+        rows.append(sdpa(q[:, :, n_cached:], k, v[None], attn_mask=bias.causal_lower_right(t, n), scale=1 / root,
+                         enable_gqa=True))
+        o = torch.cat(rows, dim=2)[0].transpose(0, 1).reshape(n, h * dh)
+        x = x + o @ p["Wo"][layer]
+    f = torch.clamp(rms(x) @ p["Wf"], min=0.0)
+    want = (p["U"][torch.from_numpy(ids)] + f @ p["W_out"] + p["b_out"]).numpy()[n_cached:]
+    cache = model.new_cache()
+    model.logits(ids[:n_cached], cache)
+    np.testing.assert_allclose(model.logits(ids[n_cached:], cache), want, rtol=1e-12, atol=1e-12)
