@@ -246,11 +246,17 @@ def load_chapter(path: Path) -> tuple[str, list[Question]]:
 _CACHE: dict[Path, tuple[float, tuple[str, list[Question]]]] = {}
 
 
-def load_bank(root: Path = ROOT) -> dict[str, list[Question]]:
-    """Chapter (``book/<name>``) -> its questions, for every data file under ``root``."""
+def load_bank(root: Path = ROOT, chapters: set[str] | None = None) -> dict[str, list[Question]]:
+    """Chapter (``book/<name>``) -> its questions, for every data file under ``root``.
+
+    With ``chapters``, only their files are read (the build reads only the chapters it renders,
+    so that the data file of a chapter outside the build cannot break it).
+    """
     bank: dict[str, list[Question]] = {}
     seen: dict[str, str] = {}
     for path in sorted((root / DATA_DIR).glob("*.yml")):
+        if chapters is not None and f"book/{path.stem}" not in chapters:
+            continue
         mtime = path.stat().st_mtime
         if path not in _CACHE or _CACHE[path][0] != mtime:
             _CACHE[path] = (mtime, load_chapter(path))
@@ -377,19 +383,22 @@ def _register_sections(app, doctree) -> None:
     for section in doctree.findall(nodes.section):
         if not section["ids"] or not section.children or not isinstance(section[0], nodes.title):
             continue
-        title = plain_title(section[0])
-        name = SECTION_LABEL.format(doc=env.docname, slug=slug(title))
+        title = plain_title(section[0])  # the link text; the label is made from the source's words
+        name = SECTION_LABEL.format(doc=env.docname, slug=slug(section[0].astext()))
         if name not in std.labels:
             std.labels[name] = (env.docname, section["ids"][0], title)
             std.anonlabels[name] = (env.docname, section["ids"][0])
 
 
 class _Base(SphinxDirective):
-    def bank(self) -> dict[str, list[Question]]:
+    def bank(self, chapters: set[str]) -> dict[str, list[Question]]:
+        """The questions of ``chapters``; the page is read again when one of their files changes."""
         root = Path(self.env.srcdir)
-        for path in sorted((root / DATA_DIR).glob("*.yml")):
-            self.env.note_dependency(str(path))
-        return load_bank(root)
+        for chapter in chapters:
+            path = root / DATA_DIR / f"{Path(chapter).name}.yml"
+            if path.is_file():
+                self.env.note_dependency(str(path))
+        return load_bank(root, chapters)
 
     def markdown(self, text: str, chapter: str, classes: list[str] | None = None) -> nodes.container:
         """``text`` (MyST) parsed into a container, with ``{section}`` roles pointing into ``chapter``."""
@@ -448,12 +457,9 @@ class SelfCheckDirective(_Base):
     def run(self) -> list[nodes.Node]:
         qid = self.arguments[0].strip()
         try:
-            bank = self.bank()
-            q, k = find(bank, qid)
+            q, k = find(self.bank({self.env.docname}), qid)
         except SelfCheckError as exc:
-            raise self.error(str(exc)) from exc
-        if q.chapter != self.env.docname:
-            raise self.error(f"self-check {qid!r} belongs to {q.chapter}, not to {self.env.docname}")
+            raise self.error(f"{exc} (the questions of {self.env.docname})") from exc
         number = chapter_numbers(Path(self.env.srcdir)).get(q.chapter)
         title = label(number, k)
         anchor = f"selfcheck-{qid}"
@@ -510,14 +516,14 @@ class SelfCheckAnswersDirective(_Base):
     has_content = False
 
     def run(self) -> list[nodes.Node]:
+        numbers = chapter_numbers(Path(self.env.srcdir))
         try:
-            bank = self.bank()
+            bank = self.bank({c for c in numbers if c in self.env.found_docs})
         except SelfCheckError as exc:
             raise self.error(str(exc)) from exc
-        numbers = chapter_numbers(Path(self.env.srcdir))
         out: list[nodes.Node] = []
         for chapter in numbers:
-            if chapter not in bank or chapter not in self.env.found_docs:
+            if chapter not in bank:
                 continue
             number = numbers[chapter]
             name = f"Chapter {number}: " if number else ""

@@ -70,6 +70,10 @@
         row.appendChild(input); row.appendChild(lab);
         fieldset.appendChild(row);
         input.addEventListener("change", function () { feedback.textContent = ""; root.classList.remove("sbk-sc-right", "sbk-sc-wrong"); });
+        // Enter on an option checks the answer, as it does in the number field.
+        input.addEventListener("keydown", function (event) {
+          if (event.key === "Enter") { event.preventDefault(); input.checked = true; submit(); }
+        });
       });
       if (list) { list.parentNode.removeChild(list); }
       form.appendChild(fieldset);
@@ -101,13 +105,13 @@
       };
     }
     form.appendChild(check);
-    form.addEventListener("submit", function (event) {
-      event.preventDefault();
+    function submit() {
       var v = getVerdict();
       root.classList.toggle("sbk-sc-right", v.ok === true);
       root.classList.toggle("sbk-sc-wrong", v.ok === false);
       setFeedback(feedback, v.verdict, v.source, v.extra);
-    });
+    }
+    form.addEventListener("submit", function (event) { event.preventDefault(); submit(); });
     var anchor = root.querySelector(".sbk-sc-explanations");
     root.insertBefore(form, anchor);
     root.insertBefore(feedback, anchor);

@@ -53,10 +53,11 @@ from chapter_length import numbered_chapters  # noqa: E402
 # every other, but their directive cells are not inserted yet. Insert them with
 #     python tools/insert_selfcheck.py 07_label_smoothing ...
 # and remove them from this set.
-NOT_INSERTED = {"book/07_label_smoothing", "book/08_focal_loss", "book/12_decoding", "book/sigmoid_attention"}
-# Chapters announced for the table of contents whose notebooks did not exist when the questions
-# were written: they need a data file once they are numbered chapters.
-NO_DATA_YET = {"book/kv_cache", "book/normaliser_and_routers"}
+NOT_INSERTED = {"book/07_label_smoothing", "book/08_focal_loss", "book/12_decoding", "book/sigmoid_attention",
+                "book/normaliser_and_routers", "book/kv_cache"}
+# Chapters whose data file was written before they joined _toc.yml: their questions are checked
+# (links, places) once they are numbered chapters. Remove a chapter when it joins.
+NOT_IN_TOC_YET = {"book/kv_cache"}
 
 CHAPTERS = numbered_chapters()
 BANK = selfcheck.load_bank(ROOT)
@@ -100,14 +101,12 @@ def test_the_bank_loads_and_ids_are_unique():
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_every_numbered_chapter_has_3_to_6_questions(chapter):
-    if chapter in NO_DATA_YET and chapter not in BANK:
-        pytest.skip(f"{chapter}: no data file yet (NO_DATA_YET)")
     assert chapter in BANK, f"no book/selfcheck/{Path(chapter).name}.yml for the numbered chapter {chapter}"
     assert 3 <= len(BANK[chapter]) <= 6, f"{chapter}: {len(BANK[chapter])} questions (3 to 6)"
 
 
 def test_data_files_belong_to_numbered_chapters():
-    assert set(BANK) <= set(CHAPTERS) | NO_DATA_YET, sorted(set(BANK) - set(CHAPTERS))
+    assert set(BANK) <= set(CHAPTERS) | NOT_IN_TOC_YET, sorted(set(BANK) - set(CHAPTERS))
     for stem, raw in RAW.items():
         assert raw["chapter"] == f"book/{stem}"
 
@@ -164,8 +163,14 @@ def links(text: str) -> list[tuple[str, str]]:
     return [(m["role"], myst_blocks.split_target(m["content"])[1]) for m in myst_blocks.ROLE.finditer(text)]
 
 
+def skip_outside_the_book(q: selfcheck.Question) -> None:
+    if q.chapter not in CHAPTERS:  # NOT_IN_TOC_YET: written before the chapter joined _toc.yml
+        pytest.skip(f"{q.chapter} is not a numbered chapter of _toc.yml yet")
+
+
 @pytest.mark.parametrize("q", QUESTIONS, ids=QIDS)
 def test_explanations_point_into_the_chapter(q):
+    skip_outside_the_book(q)
     stem = Path(q.chapter).name
     sections = headings(q.chapter)
     for text in q.texts():
@@ -192,6 +197,7 @@ def test_explanations_point_into_the_chapter(q):
 # --------------------------------------------------------------------------- the notebooks
 @pytest.mark.parametrize("q", QUESTIONS, ids=QIDS)
 def test_the_place_of_every_question_exists(q):
+    skip_outside_the_book(q)
     stripped = notebook(q.chapter)
     stripped.cells = [c for c in stripped.cells if not FENCE.search(c.source if c.cell_type == "markdown" else "")]
     start, end, _ = insert_selfcheck.section_span(stripped, q.section)
@@ -242,7 +248,7 @@ def test_pending_chapters_can_be_inserted(chapter):
 
 
 def test_no_directive_outside_its_chapter():
-    for path in sorted((ROOT / "book").glob("*.ipynb")):
+    for path in sorted(ROOT / f"{c}.ipynb" for c in CHAPTERS):
         chapter = f"book/{path.stem}"
         for _, qid in directive_cells(nbformat.read(path, as_version=4)):
             q, _ = selfcheck.find(BANK, qid)
@@ -277,6 +283,7 @@ def test_inserter_places_at_section_ends():
 # --------------------------------------------------------------------------- handouts and trimmed books
 @pytest.mark.parametrize("q", QUESTIONS, ids=QIDS)
 def test_handout_markdown_is_plain(q):
+    skip_outside_the_book(q)
     lines = myst_to_markdown.render_blocks(f"```{{selfcheck}} {q.id}\n```", REFS, {})
     text = myst_to_markdown.render_roles("\n".join(lines), REFS)
     assert not myst_blocks.ROLE.findall(text), f"{q.id}: MyST roles left: {myst_blocks.ROLE.findall(text)}"
