@@ -207,6 +207,7 @@ bench: install
 	cp benchmarks/results/softmax_bench.json softmax_nb/data/softmax_bench.json
 	$(BIN)/python benchmarks/simd_exp.py
 	cp benchmarks/results/simd_exp.json softmax_nb/data/simd_exp.json
+	$(BIN)/python benchmarks/kv_cache.py
 	@if $(BIN)/python -c "import torch" 2>/dev/null; then $(BIN)/python benchmarks/bench_softmax.py --torch; \
 	else echo "torch is not installed (make torch): the comparison with PyTorch is skipped"; fi
 

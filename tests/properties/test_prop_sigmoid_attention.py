@@ -69,13 +69,14 @@ def _linear_weights(q, k, causal):
 
 
 def _bound(dtype, terms: float, vmax: float) -> float:
-    """A few rounding units of the work dtype per term, plus the final rounding to dtype."""
+    """A few rounding units of the work dtype per term, plus the final rounding to dtype (relative, and half the
+    smallest subnormal for a result that rounds into or below the subnormal range)."""
     work = np.float32 if dtype == np.float16 else dtype
     u = float(np.finfo(work).eps)
     out = terms * vmax * (8 * terms + 16) * u
     if dtype == np.float16:
         out += float(np.finfo(np.float16).eps) * terms * vmax
-    return out
+    return out + float(np.finfo(dtype).smallest_subnormal) / 2
 
 
 # --------------------------------------------------------------------------- generators
