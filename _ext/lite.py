@@ -146,7 +146,7 @@ def _root_and_attr(func: ast.expr) -> tuple[str | None, str | None]:
     return None, None
 
 
-def scan_source(source: str) -> list[tuple[str, bool]]:
+def scan_source(source: str, ipython: bool = True) -> list[tuple[str, bool]]:
     """``(what, optional)`` for each use in ``source`` of something Pyodide lacks.
 
     ``what`` is a key of :data:`REASONS`: importing PyTorch or dask, calling a
@@ -154,12 +154,18 @@ def scan_source(source: str) -> list[tuple[str, bool]]:
     connection (:data:`RISKY_CALLS`, through the module or a name imported from
     it; a ``!command`` line counts as a process). ``optional`` is true when the
     use sits in the body of a ``try`` whose handler catches ``ImportError``: the
-    cell then runs in the browser, skipping that part.
+    cell then runs in the browser, skipping that part. ``ipython=False`` reads
+    ``source`` as plain Python (a module of the package).
     """
     try:
-        tree = ast.parse(python_source(source))
+        tree = ast.parse(python_source(source) if ipython else source)
     except SyntaxError:
         return []
+    return [(what, optional) for what, optional, _ in _uses(tree)]
+
+
+def _uses(tree: ast.Module) -> list[tuple[str, bool, int]]:
+    """``(what, optional, index of the top-level statement)`` for each use (see :func:`scan_source`)."""
     modules: dict[str, str] = {}  # local name -> top-level module
     names: dict[str, tuple[str, str]] = {}  # local name -> (top-level module, name in it)
     for node in ast.walk(tree):
@@ -172,7 +178,7 @@ def scan_source(source: str) -> list[tuple[str, bool]]:
             for alias in node.names:
                 names[alias.asname or alias.name] = (top, alias.name)
                 modules.setdefault(alias.asname or alias.name, top)  # from concurrent import futures
-    found: list[tuple[str, bool]] = []
+    found: list[tuple[str, bool, int]] = []
 
     def call_needs(func: ast.expr) -> str | None:
         root, attr = _root_and_attr(func)
@@ -188,14 +194,14 @@ def scan_source(source: str) -> list[tuple[str, bool]]:
             return "processes"  # a `!command` line
         return None
 
-    def visit(node: ast.AST, guarded: bool) -> None:
+    def visit(node: ast.AST, guarded: bool, top: int) -> None:
         if isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
             inner = guarded or _catches_import_error(node)  # type: ignore[arg-type]
             for child in node.body:  # type: ignore[attr-defined]
-                visit(child, inner)
+                visit(child, inner, top)
             for part in (node.handlers, node.orelse, node.finalbody):  # type: ignore[attr-defined]
                 for child in part:
-                    visit(child, guarded)
+                    visit(child, guarded, top)
             return
         what = None
         if isinstance(node, ast.Import):
@@ -205,11 +211,12 @@ def scan_source(source: str) -> list[tuple[str, bool]]:
         elif isinstance(node, ast.Call):
             what = call_needs(node.func)
         if what:
-            found.append((what, guarded))
+            found.append((what, guarded, top))
         for child in ast.iter_child_nodes(node):
-            visit(child, guarded)
+            visit(child, guarded, top)
 
-    visit(tree, False)
+    for index, stmt in enumerate(tree.body):
+        visit(stmt, False, index)
     return found
 
 
@@ -247,8 +254,8 @@ def status_sentence(findings: list[Finding]) -> str:
     if skipped:
         needs = _join(sorted({NAMES[w] for ws in skipped.values() for w in ws}))
         n = len(skipped)
-        head = (f"{n} cell{'s' if n > 1 else ''} that need{'' if n > 1 else 's'} {needs} "
-                f"{'are' if n > 1 else 'is'} skipped in the browser with a note saying why; every other cell runs there")
+        head = (f"In {n} cell{'s' if n > 1 else ''}, the lines that need {needs} are skipped in the browser "
+                "with a note saying why; everything else runs there")
     else:
         head = "Every cell runs in the browser"
     if not optional:
@@ -261,41 +268,100 @@ def status_sentence(findings: list[Finding]) -> str:
 
 
 # --------------------------------------------------------------------------- the lite copies
-def guard_source(source: str, reason: str) -> str:
-    """``source`` run only outside the browser; in Pyodide the cell prints why it is skipped.
+def _bound(stmt: ast.stmt) -> set[str]:
+    names = set()
+    for node in ast.walk(stmt):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return names
 
-    The cell becomes plain Python (IPython syntax transformed first), indented
-    under ``else:``; its last expression is still displayed. A cell whose text
-    would change when indented (a multi-line string) runs through ``exec``
-    instead. ``reason`` is one line.
+
+def _loaded(stmt: ast.stmt) -> set[str]:
+    return {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def skipped_statements(tree: ast.Module) -> set[int]:
+    """Top-level statements the browser must skip: those using what Pyodide lacks, and those using their results."""
+    skip = {top for _, optional, top in _uses(tree) if not optional}
+    bound: set[str] = set()
+    for i, stmt in enumerate(tree.body):
+        if i in skip:
+            bound |= _bound(stmt)
+        elif _loaded(stmt) & bound:
+            skip.add(i)
+            bound |= _bound(stmt)
+    return skip
+
+
+def guard_source(source: str, reason: str) -> str:
+    """``source`` with the statements Pyodide cannot run skipped in the browser, with a one-line note.
+
+    The cell becomes plain Python (IPython syntax transformed first). Each run
+    of top-level statements that needs what Pyodide lacks (or uses what such a
+    statement defined) is indented under ``if sys.platform == "emscripten":
+    print(note) else:``; everything else runs in the browser too, so the
+    variables later cells need still exist. The note is printed once. A skipped
+    last expression is still displayed elsewhere. A block whose text would
+    change when indented (a multi-line string) runs through ``exec`` instead.
+    ``reason`` is one line.
     """
     code = python_source(source).rstrip("\n")
     tree = ast.parse(code)
-    body = code
-    last = tree.body[-1] if tree.body else None
-    display_last = (isinstance(last, ast.Expr) and not code.rstrip().endswith(";")
-                    and last.lineno == last.end_lineno == len(code.splitlines()))
-    if display_last:
-        lines = code.splitlines()
-        lines[-1] = f"_sbk_value = {lines[-1]}\nif _sbk_value is not None:\n    display(_sbk_value)"
-        body = "\n".join(lines)
-    indented = textwrap.indent(body, "    ", lambda line: True)
-    head = (f"# In the browser (JupyterLite) this cell is skipped: {reason}.\n"
-            "import sys\n\n"
-            'if sys.platform == "emscripten":\n'
-            f"    print({('Skipped in the browser: ' + reason + '.')!r})\n"
-            "else:\n")
-    guarded = head + indented
-    check = ast.parse(guarded).body[-1]
-    original = [ast.dump(n) for n in ast.parse(body).body]
-    if not isinstance(check, ast.If) or [ast.dump(n) for n in check.orelse] != original:
-        guarded = head + f"    exec({code!r})"
-    return guarded
+    skip = skipped_statements(tree)
+    if not skip:
+        return source
+    lines = code.split("\n")
+    chunks: list[tuple[list[str], bool]] = []  # (lines, skipped), whole statements with their leading comments
+    end = 0
+    for i, stmt in enumerate(tree.body):
+        last = stmt.end_lineno or stmt.lineno
+        if chunks and stmt.lineno <= end:  # shares a line with the previous statement
+            chunks[-1] = (chunks[-1][0] + lines[end:last], chunks[-1][1] or i in skip)
+        else:
+            chunks.append((lines[end:last], i in skip))
+        end = max(end, last)
+    if chunks:
+        chunks[-1] = (chunks[-1][0] + lines[end:], chunks[-1][1])
+    final = tree.body[-1]
+    if (chunks[-1][1] and isinstance(final, ast.Expr) and final.lineno == final.end_lineno
+            and not code.rstrip().endswith(";") and chunks[-1][0] and chunks[-1][0][-1].strip()):
+        expr = lines[final.lineno - 1]
+        if chunks[-1][0][-1] == expr and not expr.startswith((" ", "\t")):
+            chunks[-1][0][-1] = f"_sbk_value = {expr}\nif _sbk_value is not None:\n    display(_sbk_value)"
+    merged: list[tuple[list[str], bool]] = []
+    for chunk, skipped in chunks:
+        if merged and merged[-1][1] == skipped:
+            merged[-1] = (merged[-1][0] + chunk, skipped)
+        else:
+            merged.append((chunk, skipped))
+    out = [f"# In the browser (JupyterLite), the lines below that Pyodide cannot run are skipped: {reason}.",
+           "import sys"]
+    noted = False
+    for chunk, skipped in merged:
+        body = "\n".join(chunk)
+        if not skipped:
+            out.append(body)
+            continue
+        note = f"    print({('Skipped in the browser: ' + reason + '.')!r})" if not noted else "    pass"
+        noted = True
+        head = f'if sys.platform == "emscripten":\n{note}\nelse:\n'
+        block = head + textwrap.indent(body, "    ", lambda line: True)
+        test = ast.parse(block).body[-1]
+        original = [ast.dump(n) for n in ast.parse(body).body]
+        if not isinstance(test, ast.If) or [ast.dump(n) for n in test.orelse] != original:
+            block = head + f"    exec({body!r})"
+        out.append(block)
+    return "\n".join(out)
 
 
 def strip_grading(source: str) -> str:
-    """``source`` without the student edition's otter set-up (the ``try: import otter`` block and its comment)."""
-    lines = source.split("\n")
+    """``source`` without the student edition's grading: the otter set-up (the ``try: import otter``
+    block and its comment) and a stub's "Check it with grader.check(...)" line."""
+    lines = [line for line in source.split("\n") if not line.startswith("# Check it with grader.check(")]
     out: list[str] = []
     i = 0
     while i < len(lines):
@@ -342,7 +408,7 @@ def lite_notebook(nb: nbformat.NotebookNode, findings: list[Finding] | None = No
         if COLAB_TAG in tags or CHECK_TAG in tags:
             continue
         if cell.cell_type == "code":
-            if "import otter" in cell.source:
+            if "import otter" in cell.source or "grader.check(" in cell.source:
                 cell.source = strip_grading(cell.source)
             if i in skipped:
                 cell.source = guard_source(cell.source, "; ".join(REASONS[w] for w in skipped[i]))

@@ -10,9 +10,9 @@ import ast
 import hashlib
 import io
 import json
-import os
 import re
 import sys
+import types
 from contextlib import redirect_stdout
 from pathlib import Path
 
@@ -23,7 +23,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "_ext"))
 sys.path.insert(0, str(ROOT / "tools"))
 import lite  # noqa: E402  (_ext/lite.py)
-import lite_pyodide  # noqa: E402
 from nbtools import COLAB_TAG, colab_cell, toc_files  # noqa: E402
 
 CHAPTERS = [f for f in toc_files() if (ROOT / f"{f}.ipynb").is_file()]
@@ -90,9 +89,9 @@ def test_status_sentences():
     assert lite.status_sentence(optional).startswith("Every cell runs in the browser (the optional PyTorch check "
                                                      "in 1 cell skips itself there")
     one = [lite.Finding(3, "dask", False)]
-    assert lite.status_sentence(one).startswith("1 cell that needs dask is skipped in the browser")
+    assert lite.status_sentence(one).startswith("In 1 cell, the lines that need dask are skipped in the browser")
     two = [lite.Finding(3, "dask", False), lite.Finding(5, "threads", False), lite.Finding(5, "torch", False)]
-    assert lite.status_sentence(two).startswith("2 cells that need PyTorch, dask and threads are skipped")
+    assert lite.status_sentence(two).startswith("In 2 cells, the lines that need PyTorch, dask and threads are")
 
 
 def test_functions_of_the_package_that_pyodide_cannot_run_are_listed():
@@ -111,34 +110,47 @@ def test_functions_of_the_package_that_pyodide_cannot_run_are_listed():
 
 
 # --------------------------------------------------------------------------- the lite copies
-def test_guard_runs_the_cell_outside_the_browser_and_explains_inside(monkeypatch):
-    src = "import math\nx = math.sqrt(16)\nx + 1"
+@pytest.fixture
+def fake_torch(monkeypatch):
+    """A stand-in for PyTorch, so the guarded lines can run outside the browser in these tests."""
+    module = types.ModuleType("torch")
+    module.ones = lambda n: [1.0] * n
+    module.tensor = lambda x: x
+    monkeypatch.setitem(sys.modules, "torch", module)
+    return module
+
+
+def test_guard_skips_only_what_pyodide_lacks(monkeypatch, fake_torch):
+    src = "import math\nx = math.sqrt(16)\nimport torch\ny = [v * x for v in torch.ones(2)]\nz = 3\nprint(y)\ny"
     guarded = lite.guard_source(src, "PyTorch has no Pyodide build")
-    assert guarded.splitlines()[0] == "# In the browser (JupyterLite) this cell is skipped: PyTorch has no Pyodide build."
+    assert guarded.splitlines()[0] == ("# In the browser (JupyterLite), the lines below that Pyodide cannot run "
+                                       "are skipped: PyTorch has no Pyodide build.")
     out, ns, shown = run(guarded, "linux", monkeypatch)
-    assert out == "" and ns["x"] == 4.0 and shown == [5.0]  # ran, and the last value is displayed
+    assert out == "[4.0, 4.0]\n" and ns["z"] == 3 and shown == [[4.0, 4.0]]  # all ran; the last value shown
     out, ns, shown = run(guarded, "emscripten", monkeypatch)
-    assert out == "Skipped in the browser: PyTorch has no Pyodide build.\n" and "x" not in ns and shown == []
+    assert out == "Skipped in the browser: PyTorch has no Pyodide build.\n"  # once
+    assert ns["x"] == 4.0 and ns["z"] == 3 and "y" not in ns and shown == []
 
 
-def test_guard_keeps_a_trailing_semicolon_silent_and_none_undisplayed(monkeypatch):
-    for src in ("y = 2\ny * 3;", "y = 2\nprint(y)"):
+def test_guard_leaves_a_trailing_semicolon_and_none_undisplayed(monkeypatch, fake_torch):
+    for src in ("import torch\ny = torch.ones(2)\nlen(y) * 3;", "import torch\ny = torch.ones(2)\nprint(len(y))"):
         out, ns, shown = run(lite.guard_source(src, "why"), "linux", monkeypatch)
-        assert shown == [] and ns["y"] == 2
+        assert shown == [] and ns["y"] == [1.0, 1.0]
 
 
-def test_guard_of_a_multiline_string_keeps_its_text(monkeypatch):
-    src = 's = """first\nsecond"""\nn = len(s)'
+def test_guard_of_a_multiline_string_keeps_its_text(monkeypatch, fake_torch):
+    src = 'import torch\ns = torch.tensor("""first\nsecond""")\nn = len(s)'
     guarded = lite.guard_source(src, "why")
     assert "exec(" in guarded
     out, ns, _ = run(guarded, "linux", monkeypatch)
     assert ns["s"] == "first\nsecond" and ns["n"] == 12
 
 
-def test_guard_transforms_ipython_syntax():
-    guarded = lite.guard_source("%time y = 1", "why")
+def test_guard_transforms_ipython_syntax_and_leaves_other_cells_alone():
+    guarded = lite.guard_source("%time y = 1\nimport torch", "why")
     assert "run_line_magic('time'" in guarded
     ast.parse(guarded)
+    assert lite.guard_source("%time y = 1", "why") == "%time y = 1"
 
 
 def test_strip_grading_removes_the_otter_setup():
@@ -148,6 +160,8 @@ def test_strip_grading_removes_the_otter_setup():
     stripped = lite.strip_grading(setup + GRADER_SETUP.format(doc="03_overflow") + "\nprint('after')")
     assert stripped == setup + "\nprint('after')"
     assert lite.strip_grading(setup) == setup
+    stub = '# Exercise 1.\n# Check it with grader.check("ex-1") in the next cell.\n\nd = ...  # your value'
+    assert lite.strip_grading(stub) == '# Exercise 1.\n\nd = ...  # your value'
 
 
 def test_lite_notebook_drops_colab_and_grading_cells_and_clears_outputs():
@@ -162,7 +176,7 @@ def test_lite_notebook_drops_colab_and_grading_cells_and_clears_outputs():
     assert not any("grader.check" in s for s in sources)
     assert out.cells[0].cell_type == "markdown" and "in your browser" in out.cells[0].source
     assert out.cells[1].source == "# Title" and sources[2] == "x = 1"
-    assert sources[3].startswith("# In the browser (JupyterLite) this cell is skipped: PyTorch")
+    assert sources[3].startswith("# In the browser (JupyterLite), the lines below that Pyodide cannot run")
     assert all(c.outputs == [] and c.execution_count is None for c in out.cells if c.cell_type == "code")
     assert out.metadata.kernelspec.name == "python"
     assert [c.id for c in out.cells[1:]] == [c.id for c in nb.cells[1:] if "student-check" not in
