@@ -540,18 +540,26 @@ class SelfCheckAnswersDirective(_Base):
             intro += ref
             intro += nodes.Text(", in the order of the chapter.")
             section += intro
+            placed = placed_ids(Path(self.env.srcdir), chapter)
+            for source in chapter_sources(Path(self.env.srcdir), chapter):
+                self.env.note_dependency(str(source))
             for k, q in enumerate(bank[chapter], start=1):
-                section.extend(self.entry(q, label(number, k)))
+                section.extend(self.entry(q, label(number, k), q.id in placed))
             out.append(section)
         return out
 
-    def entry(self, q: Question, title: str) -> list[nodes.Node]:
+    def entry(self, q: Question, title: str, placed: bool) -> list[nodes.Node]:
+        """One question with its answer; its title links to the question on the chapter's page if it is there."""
         head = nodes.paragraph(classes=["sbk-sc-answer-title"])
-        ref = addnodes.pending_xref("", refdomain="std", reftype="ref", reftarget=f"selfcheck-{q.id}",
-                                    refexplicit=True, refwarn=True, refdoc=self.env.docname)
-        ref += nodes.inline("", title, classes=["xref", "std", "std-ref"])
-        head += nodes.strong("", "", ref)
-        head += nodes.Text(f" ({q.id})")
+        if placed:
+            ref = addnodes.pending_xref("", refdomain="std", reftype="ref", reftarget=f"selfcheck-{q.id}",
+                                        refexplicit=True, refwarn=True, refdoc=self.env.docname)
+            ref += nodes.inline("", title, classes=["xref", "std", "std-ref"])
+            head += nodes.strong("", "", ref)
+            head += nodes.Text(f" ({q.id})")
+        else:
+            head += nodes.strong("", title)
+            head += nodes.Text(f" ({q.id}; not on the chapter's page yet)")
         box = nodes.container(classes=["sbk-sc-answer"])
         box += head
         box.extend(self.markdown(q.question, q.chapter).children)
@@ -581,6 +589,24 @@ class SelfCheckAnswersDirective(_Base):
             wrong.extend(self.inline(q.explain, q.chapter))
             box += wrong
         return [box]
+
+
+FENCE = re.compile(r"^(`{3,}|:{3,})\{selfcheck\}[ \t]+(?P<id>\S+)[ \t]*$", re.M)
+
+
+def chapter_sources(root: Path, chapter: str) -> list[Path]:
+    return [p for p in (root / f"{chapter}.ipynb", root / f"{chapter}.md") if p.is_file()]
+
+
+def placed_ids(root: Path, chapter: str) -> set[str]:
+    """The question ids that a ``{selfcheck}`` directive of the chapter's source uses."""
+    found: set[str] = set()
+    for path in chapter_sources(root, chapter):
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".ipynb":
+            text = "\n".join("".join(c["source"]) for c in json.loads(text)["cells"] if c["cell_type"] == "markdown")
+        found |= {m["id"] for m in FENCE.finditer(text)}
+    return found
 
 
 def chapter_title(root: Path, chapter: str) -> str:
