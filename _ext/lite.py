@@ -7,8 +7,8 @@ that build reads and links the chapters to it:
 - **Lite copies.** Every notebook page of the build (every ``.ipynb`` page of
   ``_toc.yml``) is copied into the lite contents by :func:`lite_notebook`, a
   source transformation: the Colab install cell and the student edition's
-  grading cells (``grader.check``, the otter set-up) are dropped, outputs are
-  cleared, the kernel is Pyodide's (``python``), a first Markdown cell says where
+  grading cells (``grader.check``, the otter set-up) are dropped, MyST roles
+  and targets become plain text (:func:`plain_roles`), outputs are cleared, the kernel is Pyodide's (``python``), a first Markdown cell says where
   the reader is, and a cell that cannot run in Pyodide (:func:`scan_source`:
   PyTorch, dask, threads, processes, sockets, used without an ``ImportError``
   fallback) is wrapped by :func:`guard_source` so that in the browser
@@ -379,6 +379,30 @@ def strip_grading(source: str) -> str:
     return "\n".join(out).rstrip("\n")
 
 
+ROLE = re.compile(r"\{([a-z][\w:-]*)\}`([^`]+)`")
+TARGET_LINE = re.compile(r"^\([\w:.-]+\)=[ \t]*\n?", re.M)
+EQ_LABEL = re.compile(r"(\$\$)[ \t]*\([\w:.-]+\)[ \t]*$", re.M)
+
+
+def plain_roles(text: str) -> str:
+    """MyST's inline syntax as text JupyterLite can show: roles as their text, no target lines or equation labels.
+
+    ``{term}`logits <logit>``` -> ``logits``, ``{doc}`09_softmax_at_scale``` ->
+    ``09_softmax_at_scale``, ``{eq}`eq-x``` -> ``(eq-x)``, ``{cite}`a2020``` ->
+    ``(a2020)``, ``{math}`x``` -> ``$x$``. Directives (fenced blocks) stay as they are.
+    """
+    def role(m: re.Match) -> str:
+        name, content = m[1].split(":")[-1], m[2]
+        text = re.sub(r"\s*<[^<>]+>$", "", content).strip() or content
+        if name == "math":
+            return f"${content}$"
+        if name in ("eq", "cite", "cite:p", "p", "t"):
+            return f"({text})"
+        return text
+
+    return EQ_LABEL.sub(r"\1", TARGET_LINE.sub("", ROLE.sub(role, text)))
+
+
 def intro_cell(install: bool) -> nbformat.NotebookNode:
     """The lite copy's first cell: where the reader is and what the first import does."""
     from jupyterlite_pyodide_kernel.constants import PYODIDE_PYTHON_VERSION, PYODIDE_VERSION
@@ -407,6 +431,8 @@ def lite_notebook(nb: nbformat.NotebookNode, findings: list[Finding] | None = No
         tags = cell.metadata.get("tags", [])
         if COLAB_TAG in tags or CHECK_TAG in tags:
             continue
+        if cell.cell_type == "markdown":
+            cell.source = plain_roles(cell.source)
         if cell.cell_type == "code":
             if "import otter" in cell.source or "grader.check(" in cell.source:
                 cell.source = strip_grading(cell.source)

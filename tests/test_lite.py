@@ -183,6 +183,16 @@ def test_lite_notebook_drops_colab_and_grading_cells_and_clears_outputs():
                                              c.metadata.get("tags", [])]
 
 
+def test_myst_roles_and_targets_become_plain_text():
+    src = ("(ch-x)=\n# Title\n\nThe {term}`softmax` of {term}`logits <logit>` ({doc}`09_softmax_at_scale`, "
+           "{eq}`eq-x`, {cite}`lin2017`, {math}`e^z`).\n\n$$\nz = 1\n$$ (eq-x)\n")
+    assert lite.plain_roles(src) == ("# Title\n\nThe softmax of logits (09_softmax_at_scale, (eq-x), (lin2017), "
+                                     "$e^z$).\n\n$$\nz = 1\n$$\n")
+    nb = notebook("x = 1")
+    nb.cells[1].source = "(ch-x)=\n# A {term}`softmax` title"
+    assert lite.lite_notebook(nb).cells[1].source == "# A softmax title"
+
+
 def test_lite_notebook_without_a_lock_installs_the_package_first():
     out = lite.lite_notebook(notebook("x = 1"), install=True)
     assert out.cells[1].cell_type == "code" and out.cells[1].source == '%pip install -q "softmax-nb[ref,data]"'
