@@ -363,12 +363,15 @@ def _section_role(name, rawtext, text, lineno, inliner, options=None, content=No
 
 
 def plain_title(title: nodes.Element) -> str:
-    """A section title as link text: its math made readable ("e^{z}" -> "e^z", "\\sqrt{d_k}" -> "√d_k")."""
+    """A section title as link text: its math made readable ("e^{z}" -> "e^z", "\\sqrt{d_k}" -> "sqrt(d_k)").
+
+    The math becomes ASCII (no √ or other symbol the PDF's fonts might lack).
+    """
     out = []
     for node in title.findall(nodes.Text):
         text = str(node)
         if isinstance(node.parent, nodes.math):
-            text = text.replace("\\sqrt", "√").replace("\\", "")
+            text = re.sub(r"\\sqrt\{([^{}]*)\}", r"sqrt(\1)", text).replace("\\", "")
             text = re.sub(r"[{}]", "", text)
         out.append(text)
     return "".join(out).strip()
