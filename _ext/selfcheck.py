@@ -18,6 +18,7 @@ The questions live in one YAML file per numbered chapter, ``book/selfcheck/<chap
         why: ...                      # shown with "Correct", and on the answers page
 
       - id: ovf-lse-value
+        section: The log-sum-exp trick   # every question has one
         type: numeric
         question: ...
         answer: snb.logsumexp(np.array([1000.0, 1000.0]))   # evaluated at build time
@@ -26,6 +27,7 @@ The questions live in one YAML file per numbered chapter, ``book/selfcheck/<chap
         why: ...
 
       - id: ovf-naive-line
+        section: The log-sum-exp trick
         type: line                    # which line of ``code`` is wrong?
         code: |
           ...
@@ -57,6 +59,8 @@ question, its options (or its numbered code) and a pointer to the answers.
 prints every question of the chapters in the build with its answer and the
 explanations, one section per chapter, in the order of ``_toc.yml``: the
 answers at the end of the PDF and the instructors' question bank on the web.
+Each title links to the question on its page; a question that has no directive
+cell in its chapter yet is printed without the link.
 
 :func:`load_bank` and :func:`question_markdown` are also used by
 ``tools/myst_to_markdown.py`` (handouts) and the tests.
@@ -82,8 +86,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = Path("book") / "selfcheck"
 KINDS = ("choice", "numeric", "line")
 MARK = "sbk-selfcheck"
-#: Roles that point into the chapter (checked by tests/test_selfcheck.py).
-LINK_ROLES = ("ref", "eq", "numref", "prf:ref", "section")
 ROLE = re.compile(r"\{(?P<role>[\w:-]+)\}`(?P<content>[^`]*)`")
 SECTION_LABEL = "selfcheck-section:{doc}:{slug}"
 LETTERS = "ABCDEFGHIJ"
