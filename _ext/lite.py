@@ -32,6 +32,9 @@ that build reads and links the chapters to it:
   distribution into the site (``lite/static/pyodide``) and points the kernel
   and the lock at it. Pure-Python wheels the kernel needs that Pyodide lacks
   (``comm``) are shipped from ``.venv/lite-wheels`` (``make lite-deps``).
+- **Incremental.** When nothing the lite build reads has changed (the staged
+  files, ``PYODIDE_DIST``, the JupyterLite packages' versions) and the site is
+  there, jupyterlite-sphinx's ``jupyter lite build`` is skipped.
 - **Pages.** Every notebook page gets, under its title, a "Run this chapter in
   your browser" link to its lite copy and a sentence, from the same scan, saying
   whether every cell runs there. The scan of every page is written to
@@ -651,8 +654,58 @@ def _stage(app, exception) -> None:
         table[docname] = {"notebook": lite_path(docname), "status": status_sentence(findings),
                           "skipped_cells": sorted(guarded_cells(findings)),
                           "findings": [asdict(f) for f in findings]}
-    app._sbk_lite = {"table": table, "wheel": wheel, "lock": lock}
-    _logger().info(f"[lite] {len(table)} notebooks and {wheel.name} staged in {work}")
+    digest = inputs_digest(work, contents)
+    site = Path(app.outdir) / LITE_DIR
+    unchanged = (site / "index.html").is_file() and _read(site / INPUTS) == digest
+    app._sbk_lite = {"table": table, "wheel": wheel, "lock": lock, "digest": digest, "skip": unchanged}
+    _logger().info(f"[lite] {len(table)} notebooks and {wheel.name} staged in {work}"
+                   + ("; the site is up to date, so JupyterLite's build is skipped" if unchanged else ""))
+
+
+INPUTS = ".sbk-lite-inputs"  # in the lite site: the digest of what built it
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+def inputs_digest(work: Path, contents: Path) -> str:
+    """What the lite build reads: the staged files, PYODIDE_DIST and the JupyterLite packages' versions."""
+    from importlib.metadata import version
+
+    h = hashlib.sha256()
+    for name in ("jupyterlite-core", "jupyterlite-pyodide-kernel", "jupyterlite-sphinx"):
+        h.update(f"{name}=={version(name)}\n".encode())
+    h.update(f"PYODIDE_DIST={pyodide_dist()}\n".encode())
+    dist = pyodide_dist()
+    if dist is not None:
+        h.update(json.dumps(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns)
+                                   for p in dist.iterdir() if p.is_file())).encode())
+    for root in (work, contents):
+        files = [p for p in root.rglob("*") if p.is_file() and not p.is_symlink()
+                 and not p.relative_to(root).parts[0].startswith(".")]  # not jupyterlite's .cache
+        for path in sorted(files):
+            h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _skip_unchanged(app) -> None:
+    """Wrap jupyterlite-sphinx's build so that it does not run when its inputs have not changed."""
+    listeners = app.events.listeners["build-finished"]
+    for i, listener in enumerate(listeners):
+        original = listener.handler
+        if getattr(original, "__name__", "") == "jupyterlite_build" and not getattr(original, "_sbk", False):
+            def build(app, exception, original=original):
+                state = getattr(app, "_sbk_lite", None)
+                if exception is None and state is not None and state.get("skip"):
+                    return
+                original(app, exception)
+
+            build._sbk = True  # type: ignore[attr-defined]
+            listeners[i] = listener._replace(handler=build)
 
 
 def _finish(app, exception) -> None:
@@ -664,6 +717,7 @@ def _finish(app, exception) -> None:
     if state is None or not site.is_dir():
         return
     (site / SUPPORT_JSON).write_text(json.dumps(state["table"], indent=1, ensure_ascii=False) + "\n")
+    (site / INPUTS).write_text(state["digest"])
     lock, wheel = state["lock"], state["wheel"]
     if lock is None:
         return
@@ -713,6 +767,7 @@ def _page_assets(app, pagename, templatename, context, doctree) -> None:
 
 def setup(app) -> dict[str, Any]:
     app.connect("config-inited", _config_inited, priority=450)
+    app.connect("builder-inited", _skip_unchanged)
     app.connect("doctree-read", _add_link)
     app.connect("build-finished", _stage, priority=400)
     app.connect("build-finished", _finish, priority=600)
