@@ -634,12 +634,24 @@ def attention_backward(grad_out: ArrayLike, q: ArrayLike, k: ArrayLike, v: Array
     grads: list[Optional[Array]] = list(first) if first is not None else [None, None, None]
     ok = [d is not None and bool(np.isfinite(d).all()) for d in grads]
     shifts = [0, 0, 0]
+    lo_parts: list[Optional[Array]] = [None, None, None]
     if not all(ok):
         # rare: G * O, G V^T or a partial sum overflowed; the gradients that did are computed again with
-        # G 2^-k2 and scaled back at the end (exact); the finite ones keep full precision (ATT3)
+        # G 2^-k2 and scaled back at the end (exact); the finite ones keep full precision (ATT3). The
+        # gradients are linear in G, so the entries of G that 2^-k2 would push below the normal range (and
+        # round) are kept apart, unscaled, and their share is added after the scale is undone.
         k2 = _grad_headroom(g, o, inp)
-        again = _backward_tiles(np.ldexp(g.astype(np.result_type(g, work), copy=False), -k2).astype(work),
-                                o, L_safe, inp, bq, bk) if k2 else None
+        again: Optional[tuple[Array, Array, Array]] = None
+        lo: Optional[tuple[Array, Array, Array]] = None
+        if k2:
+            g_wide = g.astype(np.result_type(g, work), copy=False)
+            small = np.abs(g_wide) < np.ldexp(float(np.finfo(work).tiny), k2)
+            if small.any() and not small.all():
+                lo = _backward_tiles(np.where(small, g_wide, 0.0).astype(work), o, L_safe, inp, bq, bk)
+                if not all(np.isfinite(d).all() for d in lo):
+                    lo = None  # the small part overflows on its own: scale it with the rest
+            g_hi = np.where(small, 0.0, g_wide) if lo is not None else g_wide
+            again = _backward_tiles(np.ldexp(g_hi, -k2).astype(work), o, L_safe, inp, bq, bk)
         for i in range(3):
             if not ok[i]:
                 if again is None or not np.isfinite(again[i]).all():
@@ -647,24 +659,35 @@ def attention_backward(grad_out: ArrayLike, q: ArrayLike, k: ArrayLike, v: Array
                                      "returned for these q, k, mask and causal (a score far above its row's lse "
                                      "gives exp overflow), or grad_out and v are too large for the dtype")
                 grads[i], shifts[i] = again[i], k2
+                if lo is not None:
+                    lo_parts[i] = lo[i]
     dq, dk, dv = (cast(Array, d) for d in grads)
     with np.errstate(over="ignore", invalid="ignore"):  # a gradient beyond its array's dtype: checked below
-        # s dQ: summed over broadcast axes first, then scaled (terms of opposite sign cancel before a large s
-        # can overflow them); scaled first only if that sum itself overflows (a small s)
-        dq_sum = _sum_to(dq, inp.q.shape)
-        if np.isfinite(dq_sum).all():
-            dq = _scale_dq(dq_sum, inp.scale, work)
-            summed = [dq, _sum_to(dk, inp.k.shape), _sum_to(dv, inp.v.shape)]
-        else:
-            summed = [_sum_to(_scale_dq(dq, inp.scale, work), inp.q.shape), _sum_to(dk, inp.k.shape),
-                      _sum_to(dv, inp.v.shape)]
-        summed = [np.ldexp(d, k) if k else d for d, k in zip(summed, shifts)]  # undo the headroom (exact)
+        summed = _finish_gradients((dq, dk, dv), shifts, inp, work)
+        if any(part is not None for part in lo_parts):
+            zero = [np.zeros_like(d) for d in (dq, dk, dv)]
+            parts = [p if p is not None else z for p, z in zip(lo_parts, zero)]
+            summed = [a + b for a, b in zip(summed, _finish_gradients(parts, [0, 0, 0], inp, work))]
         res = [d.astype(a.dtype, copy=False) for d, a in zip(summed, (inp.q, inp.k, inp.v))]
     for d, name, a in zip(res, "qkv", (inp.q, inp.k, inp.v)):
         if not np.isfinite(d).all():
             raise ValueError(f"the gradient d{name} overflows {a.dtype} (the dtype of {name}): the exact gradient "
                              "is beyond its range; pass float64 arrays or a smaller grad_out")
     return res[0], res[1], res[2]
+
+
+def _finish_gradients(grads: Sequence[Array], shifts: Sequence[int], inp: _Inputs, work: np.dtype) -> list[Array]:
+    """Sum ``(dq / s, dk, dv)`` over broadcast axes, apply the scale to dq, and undo the headroom 2^-shift (exact)."""
+    dq, dk, dv = grads
+    # s dQ: summed over broadcast axes first, then scaled (terms of opposite sign cancel before a large s
+    # can overflow them); scaled first only if that sum itself overflows (a small s)
+    dq_sum = _sum_to(dq, inp.q.shape)
+    if np.isfinite(dq_sum).all():
+        summed = [_scale_dq(dq_sum, inp.scale, work), _sum_to(dk, inp.k.shape), _sum_to(dv, inp.v.shape)]
+    else:
+        summed = [_sum_to(_scale_dq(dq, inp.scale, work), inp.q.shape), _sum_to(dk, inp.k.shape),
+                  _sum_to(dv, inp.v.shape)]
+    return [np.ldexp(d, k) if k else d for d, k in zip(summed, shifts)]
 
 
 def _scale_dq(dq: Array, scale: float, work: np.dtype) -> Array:

@@ -743,3 +743,18 @@ def test_rows_with_no_key_stay_zero_on_the_headroom_path(fn):
     out = fn(q, k, v, causal="bottom_right")
     assert out[0].tolist() == [0.0, 0.0]
     np.testing.assert_allclose(out[1:], reference(q, k, v, causal="bottom_right")[1:], rtol=1e-14)
+
+
+def test_backward_headroom_keeps_grad_out_entries_it_would_round_to_zero():
+    # G V^T overflows for the first query, so the gradients are computed again with G scaled by 2^-k; a
+    # subnormal entry of G must not be rounded away by that scale (found by tests/properties, ATT6)
+    q, k = np.array([[1.0], [1.0]]), np.array([[0.0], [0.0]])
+    v = np.array([[8.98846567e307], [0.0]])
+    g = np.array([[2.0], [5e-324]])
+    o, lse = attention(q, k, v, causal=True, return_lse=True)
+    dq, dk, dv = attention_backward(g, q, k, v, o, lse, causal=True, block_q=1, block_k=1)
+    quarter = 0.25 * (5e-324 * 8.98846567e307)  # dS of query 1: P (dP - D) = (1/2)(G1 V0 - G1 V0 / 2), exact
+    assert quarter > 1e-16
+    np.testing.assert_array_equal(dk, [[quarter], [-quarter]])
+    np.testing.assert_array_equal(dv, [[2.0], [0.0]])  # P^T G: G1 / 2 is half the smallest subnormal, rounds to 0
+    np.testing.assert_array_equal(dq, [[0.0], [0.0]])  # k = 0
