@@ -197,7 +197,7 @@ def _verify(pp: NDArray[np.float64], qq: NDArray[np.float64], drafts: NDArray[An
             gen: np.random.Generator) -> tuple[NDArray[np.intp], NDArray[np.bool_]]:
     """Test draft tokens drawn from ``qq``: keep each with probability min(1, p/q), else draw from the residual."""
     u = gen.random(drafts.size)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # p / q = inf for a tiny q: always kept
         ratio = pp[drafts] / qq[drafts]  # q[draft] > 0: a token with q = 0 is never drawn (nor accepted as given)
     accepted = u < ratio
     tokens = drafts.astype(np.intp)

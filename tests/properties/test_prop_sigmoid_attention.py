@@ -69,14 +69,16 @@ def _linear_weights(q, k, causal):
 
 
 def _bound(dtype, terms: float, vmax: float) -> float:
-    """A few rounding units of the work dtype per term, plus the final rounding to dtype (relative, and half the
-    smallest subnormal for a result that rounds into or below the subnormal range)."""
+    """A few rounding units of the work dtype per term, plus the final rounding to dtype (relative), plus a few
+    steps of the subnormal grid per term for intermediates that fall below the normal range."""
     work = np.float32 if dtype == np.float16 else dtype
     u = float(np.finfo(work).eps)
     out = terms * vmax * (8 * terms + 16) * u
     if dtype == np.float16:
         out += float(np.finfo(np.float16).eps) * terms * vmax
-    return out + float(np.finfo(dtype).smallest_subnormal) / 2
+    # below the normal range an intermediate (a product of a weight and a value) rounds to the subnormal grid:
+    # a few of its steps per term, in absolute terms
+    return out + 4 * (terms + 1) * float(np.finfo(dtype).smallest_subnormal)
 
 
 # --------------------------------------------------------------------------- generators
