@@ -46,7 +46,7 @@ differ from HF in three ways:
   llama.cpp cuts it too: it keeps the shortest prefix of its descending sort
   whose mass reaches ``top_p``, so it also keeps 2 of the 4, and which tied
   tokens survive depends on each library's sort. On rows without ties the
-  three rules keep the same tokens (chapter 12 shows both cases,
+  three rules keep the same tokens (the Decoding chapter shows both cases,
   ``tests/test_decoding_libraries.py`` checks them). Ties at the
   ``top_k``-th logit are kept whole here and in HF; llama.cpp keeps exactly
   ``top_k`` tokens.
@@ -571,7 +571,7 @@ def gumbel_top_k(logits: ArrayLike, rng: int | np.random.Generator | None = None
         (i_1, \dots, i_k) = \operatorname{top-}k \operatorname{argsort}(z + g) .
 
     The first, :math:`\arg\max_i (z_i + g_i)`, is a draw from
-    :math:`\operatorname{softmax}(z)` (the Gumbel-max trick, chapter 10), and
+    :math:`\operatorname{softmax}(z)` (the Gumbel-max trick of the chapter "Beyond softmax"), and
     the ordered tuple is distributed as drawing from
     :math:`\operatorname{softmax}(z)` ``k`` times *without replacement*, each
     draw renormalised over the tokens not yet drawn (Kool et al., 2019):
