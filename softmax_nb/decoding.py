@@ -149,22 +149,30 @@ def _top_k(z: Array, k: int) -> Array:
     return np.where(zw >= kth, z, -np.inf).astype(z.dtype, copy=False)
 
 
+def _keep_by_mass(key: Array, q: Array, limit: float) -> NDArray[np.bool_]:
+    """Sort the tokens by ``key`` (ascending) and keep each one whose tie group (equal key) starts before the running
+    mass ``q`` reaches ``limit``: the mass of the tokens strictly before its group is below ``limit``. Ties are kept
+    or removed whole, so the result does not depend on the order of the vocabulary."""
+    order = np.argsort(key, axis=-1, kind="stable")
+    key_sorted = np.take_along_axis(key, order, axis=-1)
+    q_sorted = np.take_along_axis(q, order, axis=-1)
+    before = np.zeros_like(q_sorted)  # mass of the tokens earlier in the order (an exclusive running sum)
+    np.cumsum(q_sorted[..., :-1], axis=-1, out=before[..., 1:])
+    # the mass strictly before a tie group is the `before` of its first token
+    idx = np.arange(key.shape[-1])
+    starts = np.where(np.concatenate([np.ones_like(key_sorted[..., :1], dtype=bool),
+                                      key_sorted[..., 1:] != key_sorted[..., :-1]], axis=-1), idx, 0)
+    mass_before = np.take_along_axis(before, np.maximum.accumulate(starts, axis=-1), axis=-1)
+    keep = np.empty_like(mass_before, dtype=bool)
+    np.put_along_axis(keep, order, mass_before < limit, axis=-1)
+    return keep
+
+
 def _top_p(z: Array, p: float) -> Array:
     if p == 1.0:
         return z.copy()
     q = softmax(z.astype(np.float64), axis=-1)  # masses in float64 (module docstring, "Precision")
-    order = np.argsort(-z.astype(work_dtype(z.dtype), copy=False), axis=-1, kind="stable")
-    z_sorted = np.take_along_axis(z, order, axis=-1)
-    q_sorted = np.take_along_axis(q, order, axis=-1)
-    before = np.zeros_like(q_sorted)  # mass of the tokens earlier in the order (an exclusive running sum)
-    np.cumsum(q_sorted[..., :-1], axis=-1, out=before[..., 1:])
-    # For ties, the mass strictly above a token is the `before` of the first token of its tie group.
-    idx = np.arange(z.shape[-1])
-    starts = np.where(np.concatenate([np.ones_like(z_sorted[..., :1], dtype=bool),
-                                      z_sorted[..., 1:] != z_sorted[..., :-1]], axis=-1), idx, 0)
-    above = np.take_along_axis(before, np.maximum.accumulate(starts, axis=-1), axis=-1)
-    keep = np.empty_like(above, dtype=bool)
-    np.put_along_axis(keep, order, above < p, axis=-1)
+    keep = _keep_by_mass(-z.astype(work_dtype(z.dtype), copy=False), q, p)  # most probable first
     return np.where(keep, z, -np.inf).astype(z.dtype, copy=False)
 
 
@@ -185,18 +193,7 @@ def _typical(z: Array, mass: float) -> Array:
     finite = np.isfinite(lq)
     entropy = -np.sum(q * np.where(finite, lq, 0.0), axis=-1, keepdims=True)
     shifted = np.where(finite, np.abs(-lq - entropy), np.inf)  # |-log q_i - H|; a removed token is least typical
-    order = np.argsort(shifted, axis=-1, kind="stable")
-    s_sorted = np.take_along_axis(shifted, order, axis=-1)
-    q_sorted = np.take_along_axis(q, order, axis=-1)
-    before = np.zeros_like(q_sorted)  # mass of the tokens earlier in the order (an exclusive running sum)
-    np.cumsum(q_sorted[..., :-1], axis=-1, out=before[..., 1:])
-    # For ties, the mass strictly below a score is the `before` of the first token of its tie group.
-    idx = np.arange(z.shape[-1])
-    starts = np.where(np.concatenate([np.ones_like(s_sorted[..., :1], dtype=bool),
-                                      s_sorted[..., 1:] != s_sorted[..., :-1]], axis=-1), idx, 0)
-    below = np.take_along_axis(before, np.maximum.accumulate(starts, axis=-1), axis=-1)
-    keep = np.empty_like(below, dtype=bool)
-    np.put_along_axis(keep, order, below < mass, axis=-1)
+    keep = _keep_by_mass(shifted, q, mass)  # most typical first
     return np.where(keep, z, -np.inf).astype(z.dtype, copy=False)
 
 
