@@ -79,6 +79,9 @@ def collect_refs() -> Refs:
     """Number every chapter, equation, figure, exercise and theorem as the book does."""
     refs = Refs()
     numbers = chapter_numbers()
+    # Sphinx numbers the figures, equations, ... of the unnumbered pages (the quick tour, the appendices) on one
+    # count across those pages, in reading order; a numbered chapter counts its own from 1 (as "chapter.n").
+    unnumbered: dict[str, int] = {}
     for name, chapter in numbers.items():
         for suffix in (".ipynb", ".md"):
             path = ROOT / f"{name}{suffix}"
@@ -93,7 +96,7 @@ def collect_refs() -> Refs:
                 refs.labels[m["label"]] = Target("section", None, m["title"].strip(), doc)
             continue
         nb = nbformat.read(path, as_version=4)
-        counters: dict[str, int] = {}
+        counters: dict[str, int] = unnumbered if chapter is None else {}
 
         def bump(kind: str) -> str:
             counters[kind] = counters.get(kind, 0) + 1
