@@ -40,8 +40,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._checks import (ArgumentTypeError, as_float_array, check_bool, check_choice, check_finite, check_generator,
-                      check_int, check_labels, check_positive_int, deprecated_call_forms, work_dtype)
+                      check_int, check_labels, check_nonnegative, check_positive_int, check_unit_interval,
+                      deprecated_call_forms, work_dtype)
 from .core import logsumexp
+from .losses import _check_ignore_index, _warn_empty_mean
 from .streaming import SoftmaxAccumulator
 
 __all__ = ["chunked_cross_entropy", "ShardStats", "shard_statistics", "merge_shard_statistics",
@@ -118,35 +120,54 @@ def _mean_loss(lse: Array, z_target: Array, dtype: np.dtype) -> np.floating[Any]
 
 
 # --------------------------------------------------------------------------- chunked cross-entropy
+_Reduction = Literal["mean", "sum", "none"]
+
+
 @overload
 def chunked_cross_entropy(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLike, *, block_size: int = ...,
-                          return_grad: Literal[False] = ...) -> np.floating[Any]: ...
+                          return_grad: Literal[False] = ..., reduction: _Reduction = ...,
+                          ignore_index: int | None = ..., label_smoothing: float = ...,
+                          z_loss_weight: float = ...) -> Any: ...
 @overload
 def chunked_cross_entropy(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLike, *, block_size: int = ...,
-                          return_grad: Literal[True]) -> tuple[np.floating[Any], Array, Array]: ...
+                          return_grad: Literal[True], reduction: _Reduction = ..., ignore_index: int | None = ...,
+                          label_smoothing: float = ...,
+                          z_loss_weight: float = ...) -> tuple[np.floating[Any], Array, Array]: ...
 @overload
 def chunked_cross_entropy(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLike, *, block_size: int = ...,
-                          return_grad: bool) -> np.floating[Any] | tuple[np.floating[Any], Array, Array]: ...
+                          return_grad: bool, reduction: _Reduction = ..., ignore_index: int | None = ...,
+                          label_smoothing: float = ..., z_loss_weight: float = ...) -> Any: ...
 
 
 @deprecated_call_forms(positional=("block_size", "return_grad"), renamed={"chunk_size": "block_size"})
 def chunked_cross_entropy(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLike, *, block_size: int = 4096,
-                          return_grad: bool = False) -> np.floating[Any] | tuple[np.floating[Any], Array, Array]:
-    r"""Mean cross-entropy of the logits ``hidden @ weight.T``, one block of the vocabulary at a time.
+                          return_grad: bool = False, reduction: _Reduction = "mean",
+                          ignore_index: int | None = None, label_smoothing: float = 0.0,
+                          z_loss: float = 0.0) -> Any:
+    r"""Cross-entropy of the logits ``hidden @ weight.T``, one block of the vocabulary at a time.
+
+    With :math:`z_n = W h_n`, label smoothing :math:`\alpha` and a z-loss of
+    weight :math:`\lambda`, the loss of row :math:`n` is
 
     .. math::
 
-        L = \frac{1}{N} \sum_{n=1}^{N} \big(\operatorname{LSE}(z_n) - z_{n, y_n}\big),
-        \qquad z_n = W h_n ,
+        \ell_n = \operatorname{LSE}(z_n) - (1 - \alpha)\, z_{n, y_n}
+                 - \frac{\alpha}{V} \sum_{v=1}^{V} z_{n,v}
+                 + \lambda \operatorname{LSE}(z_n)^2 ,
 
-    with :math:`\operatorname{LSE}` accumulated over blocks of ``block_size``
-    rows of :math:`W` (entries of the vocabulary axis) by the online rule of
-    :class:`~softmax_nb.streaming.SoftmaxAccumulator`. The gradient makes a second pass,
-    recomputing each block's logits:
+    which for :math:`\alpha = \lambda = 0` is :math:`-\log p_{n, y_n}`; the
+    smoothing term is :func:`~softmax_nb.losses.cross_entropy`'s and the
+    z-loss term :func:`~softmax_nb.stability.z_loss`'s (Liger Kernel's
+    ``lse_square_scale``). :math:`\operatorname{LSE}` is accumulated over
+    blocks of ``block_size`` rows of :math:`W` (entries of the vocabulary axis)
+    by the online rule of :class:`~softmax_nb.streaming.SoftmaxAccumulator`.
+    The gradient makes a second pass, recomputing each block's logits:
 
     .. math::
 
-        \frac{\partial L}{\partial z_{n,v}} = \frac{p_{n,v} - [v = y_n]}{N}, \qquad
+        \frac{\partial \ell_n}{\partial z_{n,v}} = p_{n,v}\,\big(1 + 2\lambda
+            \operatorname{LSE}(z_n)\big) - (1 - \alpha)\,[v = y_n] - \frac{\alpha}{V},
+        \qquad
         \frac{\partial L}{\partial H} = \frac{\partial L}{\partial Z} W, \qquad
         \frac{\partial L}{\partial W} = \Big(\frac{\partial L}{\partial Z}\Big)^{\!\top} H ,
 
@@ -165,19 +186,34 @@ def chunked_cross_entropy(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLi
     weight : array_like
         Output weights :math:`W`, shape ``(V, d)`` (as a PyTorch ``Linear``).
     targets : array_like of int
-        Class ids in ``[0, V)``, shape ``(N,)``; floats are accepted only if
-        integer-valued.
+        Class ids in ``[0, V)`` (or ``ignore_index``), shape ``(N,)``; floats
+        are accepted only if integer-valued.
     block_size : int, default 4096
         Vocabulary rows per block, an integer >= 1 (keyword-only). Its old
         name ``chunk_size`` works for one release, with a DeprecationWarning.
     return_grad : bool, default False
-        Also return the gradients with respect to ``hidden`` and ``weight``.
+        Also return the gradients of the reduced loss with respect to
+        ``hidden`` and ``weight`` (not with ``reduction='none'``).
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        ``'mean'`` divides the sum of the row losses by the number of rows
+        whose target is not ``ignore_index`` (PyTorch's rule); ``'none'``
+        returns the row losses, 0 for ignored rows.
+    ignore_index : int, optional
+        A target value whose rows contribute nothing (loss and gradient 0),
+        for padding and prompt tokens, e.g. ``-100`` as in PyTorch. ``None``
+        (the default) ignores nothing.
+    label_smoothing : float, default 0.0
+        :math:`\alpha \in [0, 1]`, as in :func:`~softmax_nb.losses.cross_entropy`.
+    z_loss : float, default 0.0
+        :math:`\lambda \ge 0`, the weight of the z-loss term (PaLM uses
+        ``1e-4``). 0 leaves the loss and its gradient unchanged.
 
     Returns
     -------
-    loss : numpy.floating
-        The mean cross-entropy, a numpy scalar of the dtype of
-        ``numpy.result_type(hidden, weight)``.
+    loss : numpy.floating or numpy.ndarray
+        The reduced loss, a numpy scalar of the dtype of
+        ``numpy.result_type(hidden, weight)``, or the ``(N,)`` row losses for
+        ``reduction='none'``.
     grad_hidden, grad_weight : numpy.ndarray
         Only if ``return_grad``: shapes of ``hidden`` and ``weight``, same dtype
         as ``loss``.
@@ -186,46 +222,120 @@ def chunked_cross_entropy(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLi
     ------
     ValueError
         On shapes that do not fit, non-finite entries, targets outside
-        ``[0, V)``, a ``block_size`` below 1, or logits that overflow the work
-        dtype (the message names ``hidden`` and ``weight``).
+        ``[0, V)`` (other than ``ignore_index``), a ``block_size`` below 1,
+        ``label_smoothing`` outside [0, 1], a negative or non-finite
+        ``z_loss``, an unknown ``reduction``, ``return_grad`` with
+        ``reduction='none'``, or logits that overflow the work dtype (the
+        message names ``hidden`` and ``weight``).
     softmax_nb.ArgumentTypeError
-        If ``block_size`` is not an integer or ``return_grad`` not a bool.
+        If ``block_size`` or ``ignore_index`` is not an integer, ``return_grad``
+        not a bool, or ``reduction`` not a string.
 
     Warns
     -----
+    RuntimeWarning
+        For ``reduction='mean'`` when every target is ``ignore_index``: the
+        mean is 0/0 and the loss is ``nan``, as in PyTorch (the gradients are
+        0).
     DeprecationWarning
         For ``chunk_size=`` or options passed by position.
+
+    Examples
+    --------
+    >>> h, w = np.eye(2), np.array([[2.0, 0.0], [0.0, 0.0]])
+    >>> round(float(chunked_cross_entropy(h, w, [0, -100], ignore_index=-100)), 4)  # row 0 only
+    0.1269
     """
     block_size = check_positive_int(block_size, "block_size")
     return_grad = check_bool(return_grad, "return_grad")
-    h, w, y, dtype = _check_problem(hidden, weight, targets)
+    reduction = cast(_Reduction, check_choice(reduction, ("mean", "sum", "none"), "reduction"))
+    if return_grad and reduction == "none":
+        raise ValueError("return_grad=True needs reduction='mean' or 'sum' (the gradient of a reduced loss), "
+                         "got reduction='none'")
+    ignore = _check_ignore_index(ignore_index)
+    alpha = check_unit_interval(label_smoothing, "label_smoothing")
+    lam = check_nonnegative(z_loss, "z_loss")
+    keep = None if ignore is None else np.asarray(targets) != ignore
+    h, w, y, dtype = _check_problem(hidden, weight, targets if keep is None else np.where(keep, targets, 0))
     work = work_dtype(dtype)
     hw = h.astype(work, copy=False)
     n, v = h.shape[0], w.shape[0]
     rows = np.arange(n)
     acc = SoftmaxAccumulator()
     z_target = np.empty(n, dtype=work)
+    z_mean = np.zeros(n)  # the mean logit of each row, summed in float64 (a float32 sum of V logits may overflow)
     for v0 in range(0, v, block_size):
         z = _logits(hw, w[v0:v0 + block_size], work)
         acc.update(z)
         inside = (y >= v0) & (y < v0 + z.shape[1])
         z_target[inside] = z[rows[inside], y[inside] - v0]
+        if alpha > 0:
+            z_mean += np.sum(z / np.float64(v), axis=1, dtype=np.float64)
     lse = np.asarray(acc.logsumexp)
-    loss = _mean_loss(lse, z_target, dtype)
+    count = n if keep is None else int(np.count_nonzero(keep))
+    loss = _reduced_loss(_RowLosses(lse, z_target, z_mean, alpha, lam, keep), reduction, count, dtype)
     if not return_grad:
         return loss
+    # the scale of each row's gradient: 1/count for the mean, 1 for the sum, 0 for an ignored row
+    scale = np.full(n, 1.0 / count if reduction == "mean" and count else 1.0, dtype=work)
+    if keep is not None:
+        scale[~keep] = 0.0
+    lse_w = lse.astype(work, copy=False)
+    coef = scale * (1.0 + 2.0 * lam * lse_w) if lam > 0 else scale
     grad_h = np.zeros(hw.shape, dtype=work)  # accumulated over the blocks in the work dtype
     grad_w = np.empty(w.shape, dtype=dtype)  # each block written once
     for v0 in range(0, v, block_size):
         wc = w[v0:v0 + block_size].astype(work, copy=False)
         with np.errstate(over="ignore"):  # z - lse <= 0 only overflows to -inf, whose exp is the correct 0
-            dz = np.exp(_logits(hw, wc, work) - lse[:, None])
+            dz = np.exp(_logits(hw, wc, work) - lse_w[:, None]) * coef[:, None]
         inside = (y >= v0) & (y < v0 + wc.shape[0])
-        dz[rows[inside], y[inside] - v0] -= 1.0
-        dz /= n
+        dz[rows[inside], y[inside] - v0] -= (1.0 - alpha) * scale[inside]
+        if alpha > 0:
+            dz -= (alpha / v) * scale[:, None]
         grad_h += dz @ wc
         grad_w[v0:v0 + block_size] = _as_dtype(dz.T @ hw, dtype)
     return loss, _as_dtype(grad_h, dtype), grad_w
+
+
+class _RowLosses(NamedTuple):
+    """What the row losses of :func:`chunked_cross_entropy` are made of."""
+
+    lse: Array
+    z_target: Array
+    z_mean: NDArray[np.float64]
+    alpha: float
+    lam: float
+    keep: NDArray[np.bool_] | None
+
+    def scaled(self, f: float) -> NDArray[np.float64]:
+        r"""The row losses times ``f`` in float64: :math:`f \ell_n`, 0 for ignored rows.
+
+        ``f = 1/2`` keeps every term finite when float64 logits near :math:`\pm 10^{308}` make a
+        difference overflow; the halving is exact (barring subnormals).
+        """
+        lse64 = np.asarray(self.lse, dtype=np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            rows = f * lse64 - (1.0 - self.alpha) * (f * np.asarray(self.z_target, dtype=np.float64))
+            if self.alpha > 0:
+                rows = rows - self.alpha * (f * self.z_mean)
+            if self.lam > 0:
+                rows = rows + self.lam * lse64 * (f * lse64)
+        return rows if self.keep is None else np.where(self.keep, rows, 0.0)
+
+
+def _reduced_loss(parts: _RowLosses, reduction: _Reduction, count: int, dtype: np.dtype) -> Any:
+    """The row losses reduced by ``reduction`` and rounded once to ``dtype`` (a numpy scalar, or ``(N,)``)."""
+    if reduction == "none":
+        return _as_dtype(parts.scaled(1.0), dtype)
+    if reduction == "mean" and count == 0:
+        _warn_empty_mean("chunked_cross_entropy")
+        return dtype.type(np.nan)
+    divisor = count if reduction == "mean" else 1
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.sum(parts.scaled(1.0)) / divisor
+        if not np.isfinite(total):  # rare: overflow in float64, redone on the halved terms
+            total = np.sum(parts.scaled(0.5) / divisor) * 2
+    return cast("np.floating[Any]", _as_dtype(total, dtype)[()])
 
 
 # --------------------------------------------------------------------------- vocabulary shards

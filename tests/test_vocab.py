@@ -87,6 +87,159 @@ def test_torch_parity_of_loss_and_gradients():
     np.testing.assert_allclose(gw, wt.grad.numpy(), rtol=1e-10, atol=1e-14)
 
 
+# --------------------------------------------------------------------------- R20: ignore_index, reduction, smoothing, z-loss
+def dense_options(h, w, y, *, ignore, alpha, lam, reduction):
+    """The loss of chunked_cross_entropy's options from the full float64 logits, by the package's dense
+    cross_entropy plus the z-loss of the kept rows, and dL/dZ by the direct formula."""
+    z = h.astype(np.float64) @ w.astype(np.float64).T
+    keep = np.ones(len(y), bool) if ignore is None else y != ignore
+    rows = cross_entropy(z, y, label_smoothing=alpha, reduction="none", ignore_index=ignore)
+    lse = np.log(np.sum(np.exp(z - z.max(axis=1, keepdims=True)), axis=1)) + z.max(axis=1)
+    rows = rows + lam * np.where(keep, lse**2, 0.0)
+    count = int(keep.sum())
+    scale = np.where(keep, 1.0 / count if reduction == "mean" else 1.0, 0.0)
+    dz = softmax(z) * (1 + 2 * lam * lse)[:, None] - alpha / z.shape[1]
+    dz[np.arange(len(y))[keep], y[keep]] -= 1 - alpha
+    dz *= scale[:, None]
+    loss = rows if reduction == "none" else rows.sum() / (count if reduction == "mean" else 1)
+    return loss, dz
+
+
+OPTIONS = [dict(ignore=None, alpha=0.0, lam=0.0), dict(ignore=-100, alpha=0.0, lam=0.0),
+           dict(ignore=None, alpha=0.1, lam=0.0), dict(ignore=None, alpha=0.0, lam=1e-2),
+           dict(ignore=-100, alpha=0.3, lam=1e-3), dict(ignore=7, alpha=1.0, lam=0.5)]
+
+
+def with_ignored(y, ignore, every=3):
+    y = y.copy()
+    if ignore is not None:
+        y[::every] = ignore
+    return y
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("opts", OPTIONS)
+@pytest.mark.parametrize("block", [1, 13, 500])
+def test_chunked_options_match_the_dense_loss_and_gradient(opts, reduction, block):
+    h, w, y = problem(21, n=10, d=5, v=40, scale=2.0)
+    y = with_ignored(y, opts["ignore"])
+    kwargs = dict(ignore_index=opts["ignore"], label_smoothing=opts["alpha"], z_loss=opts["lam"])
+    ref, dz = dense_options(h, w, y, reduction=reduction, **opts)
+    if reduction == "none":
+        rows = chunked_cross_entropy(h, w, y, block_size=block, reduction="none", **kwargs)
+        assert rows.shape == (10,) and rows.dtype == np.float64
+        np.testing.assert_allclose(rows, ref, rtol=1e-12, atol=1e-13)
+        if opts["ignore"] is not None:
+            assert np.all(rows[::3] == 0)
+        return
+    loss, gh, gw = chunked_cross_entropy(h, w, y, block_size=block, reduction=reduction, return_grad=True,
+                                         **kwargs)
+    assert math.isclose(loss, ref, rel_tol=1e-12)
+    np.testing.assert_allclose(gh, dz @ w, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(gw, dz.T @ h, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("opts", OPTIONS[1:])
+def test_chunked_options_gradient_by_central_differences(opts):
+    h, w, y = problem(22, n=6, d=3, v=9)
+    y = with_ignored(y, opts["ignore"], every=2)
+    kwargs = dict(ignore_index=opts["ignore"], label_smoothing=opts["alpha"], z_loss=opts["lam"], block_size=4)
+    _, gh, gw = chunked_cross_entropy(h, w, y, return_grad=True, **kwargs)
+    np.testing.assert_allclose(gh, numerical_gradient(lambda x: chunked_cross_entropy(x, w, y, **kwargs), h),
+                               atol=1e-8)
+    np.testing.assert_allclose(gw, numerical_gradient(lambda x: chunked_cross_entropy(h, x, y, **kwargs), w),
+                               atol=1e-8)
+
+
+def test_chunked_ignored_rows_are_as_if_absent():
+    h, w, y = problem(23, n=12, d=4, v=30)
+    y = with_ignored(y, -1, every=4)
+    keep = y != -1
+    loss, gh, gw = chunked_cross_entropy(h, w, y, ignore_index=-1, label_smoothing=0.2, z_loss=0.1,
+                                         return_grad=True, block_size=7)
+    loss_k, gh_k, gw_k = chunked_cross_entropy(h[keep], w, y[keep], label_smoothing=0.2, z_loss=0.1,
+                                               return_grad=True, block_size=7)
+    assert math.isclose(loss, loss_k, rel_tol=4e-16)  # the sum meets the zeros of the ignored rows
+    np.testing.assert_array_equal(gh[~keep], 0.0)
+    np.testing.assert_allclose(gh[keep], gh_k, rtol=1e-14, atol=1e-17)
+    np.testing.assert_allclose(gw, gw_k, rtol=1e-12, atol=1e-17)
+
+
+def test_chunked_z_loss_zero_and_defaults_change_nothing_bit_for_bit():
+    h, w, y = problem(24, n=8, d=4, v=50, dtype=np.float32)
+    plain = chunked_cross_entropy(h, w, y, block_size=9, return_grad=True)
+    same = chunked_cross_entropy(h, w, y, block_size=9, return_grad=True, z_loss=0.0, label_smoothing=0.0,
+                                 reduction="mean", ignore_index=None)
+    for a, b in zip(plain, same):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_chunked_options_torch_parity():
+    torch = pytest.importorskip("torch")
+    f = torch.nn.functional
+    h, w, y = problem(25, n=16, d=6, v=70, scale=1.5)
+    y = with_ignored(y, -100)
+    keep = torch.tensor(y != -100)
+    for reduction in ("mean", "sum"):
+        ht, wt = torch.tensor(h, requires_grad=True), torch.tensor(w, requires_grad=True)
+        z = ht @ wt.T
+        ce = f.cross_entropy(z, torch.tensor(y), ignore_index=-100, label_smoothing=0.1, reduction=reduction)
+        zl = (torch.logsumexp(z, dim=1) ** 2 * keep).sum()  # Liger's lse_square_scale term
+        lt = ce + 1e-3 * (zl / keep.sum() if reduction == "mean" else zl)
+        lt.backward()
+        loss, gh, gw = chunked_cross_entropy(h, w, y, block_size=16, return_grad=True, reduction=reduction,
+                                             ignore_index=-100, label_smoothing=0.1, z_loss=1e-3)
+        assert math.isclose(loss, lt.item(), rel_tol=1e-12)
+        np.testing.assert_allclose(gh, ht.grad.numpy(), rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(gw, wt.grad.numpy(), rtol=1e-10, atol=1e-14)
+    rows = chunked_cross_entropy(h, w, y, reduction="none", ignore_index=-100, label_smoothing=0.1)
+    ref = f.cross_entropy(torch.tensor(h @ w.T), torch.tensor(y), ignore_index=-100, label_smoothing=0.1,
+                          reduction="none")
+    np.testing.assert_allclose(rows, ref.numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_chunked_options_float16_is_the_float32_result_rounded_once():
+    h, w, y = problem(26, n=8, d=16, v=300, scale=0.5, dtype=np.float16)
+    y = with_ignored(y, -100)
+    kw = dict(ignore_index=-100, label_smoothing=0.1, z_loss=1e-2, block_size=64, return_grad=True)
+    loss, gh, gw = chunked_cross_entropy(h, w, y, **kw)
+    ref = chunked_cross_entropy(h.astype(np.float32), w.astype(np.float32), y, **kw)
+    assert type(loss) is np.float16 and loss == np.float16(ref[0])
+    np.testing.assert_array_equal(gh, ref[1].astype(np.float16))
+    np.testing.assert_array_equal(gw, ref[2].astype(np.float16))
+    rows = chunked_cross_entropy(h, w, y, reduction="none", ignore_index=-100)
+    assert rows.dtype == np.float16
+
+
+def test_chunked_every_row_ignored():
+    h, w, y = problem(27, n=3, d=2, v=5)
+    with pytest.warns(RuntimeWarning, match="every target ignored"):
+        loss, gh, gw = chunked_cross_entropy(h, w, [-1, -1, -1], ignore_index=-1, return_grad=True)
+    assert np.isnan(loss) and not gh.any() and not gw.any()
+    assert chunked_cross_entropy(h, w, [-1, -1, -1], ignore_index=-1, reduction="sum") == 0.0
+
+
+def test_chunked_option_errors_name_the_argument():
+    h, w, y = problem(28, n=3, d=2, v=5)
+    with pytest.raises(ValueError, match="return_grad=True needs reduction"):
+        chunked_cross_entropy(h, w, y, reduction="none", return_grad=True)
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        chunked_cross_entropy(h, w, y, reduction="avg")
+    with pytest.raises(TypeError, match="reduction"):
+        chunked_cross_entropy(h, w, y, reduction=None)
+    with pytest.raises(ValueError, match="label_smoothing must be in"):
+        chunked_cross_entropy(h, w, y, label_smoothing=1.5)
+    for bad in (-1e-3, math.inf, math.nan):
+        with pytest.raises(ValueError, match="z_loss must be a finite number >= 0"):
+            chunked_cross_entropy(h, w, y, z_loss=bad)
+    with pytest.raises(TypeError, match="ignore_index must be None or an integer"):
+        chunked_cross_entropy(h, w, y, ignore_index=1.5)
+    with pytest.raises(ValueError, match="targets"):
+        chunked_cross_entropy(h, w, [-100, 0, 1])  # -100 without ignore_index is out of range
+    with pytest.raises(TypeError):
+        chunked_cross_entropy(h, w, y, 7, True, "mean")  # options after return_grad are keyword-only
+
+
 # --------------------------------------------------------------------------- R9: the half-precision rule
 def test_chunked_float16_logits_beyond_float16_range_are_computed_in_float32():
     # R9 repro: a logit of 16 * 64 * 64 = 65 536 overflows a float16 matmul (it used to raise
