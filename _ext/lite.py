@@ -8,7 +8,8 @@ that build reads and links the chapters to it:
   ``_toc.yml``) is copied into the lite contents by :func:`lite_notebook`, a
   source transformation: the Colab install cell and the student edition's
   grading cells (``grader.check``, the otter set-up) are dropped, MyST roles
-  and targets become plain text (:func:`plain_roles`), outputs are cleared, the kernel is Pyodide's (``python``), a first Markdown cell says where
+  and targets become plain text (:func:`plain_roles`), directives (exercises,
+  results, proofs, admonitions) Markdown (:func:`plain_directives`), outputs are cleared, the kernel is Pyodide's (``python``), a first Markdown cell says where
   the reader is, and a cell that cannot run in Pyodide (:func:`scan_source`:
   PyTorch, dask, threads, processes, sockets, used without an ``ImportError``
   fallback) is wrapped by :func:`guard_source` so that in the browser
@@ -387,16 +388,19 @@ TARGET_LINE = re.compile(r"^\([\w:.-]+\)=[ \t]*\n?", re.M)
 EQ_LABEL = re.compile(r"(\$\$)[ \t]*\([\w:.-]+\)[ \t]*$", re.M)
 
 
-def plain_roles(text: str) -> str:
+def plain_roles(text: str, titles: dict[str, str] | None = None) -> str:
     """MyST's inline syntax as text JupyterLite can show: roles as their text, no target lines or equation labels.
 
     ``{term}`logits <logit>``` -> ``logits``, ``{doc}`09_softmax_at_scale``` ->
     ``09_softmax_at_scale``, ``{eq}`eq-x``` -> ``(eq-x)``, ``{cite}`a2020``` ->
-    ``(a2020)``, ``{math}`x``` -> ``$x$``. Directives (fenced blocks) stay as they are.
+    ``(a2020)``, ``{math}`x``` -> ``$x$``; a ``{ref}`` or ``{prf:ref}`` to a label of ``titles``
+    (:func:`label_titles`) -> its title. Directives (fenced blocks) stay as they are.
     """
     def role(m: re.Match) -> str:
         name, content = m[1].split(":")[-1], m[2]
         text = re.sub(r"\s*<[^<>]+>$", "", content).strip() or content
+        if name == "ref" and titles and content in titles:
+            return titles[content]
         if name == "math":
             return f"${content}$"
         if name in ("eq", "cite", "cite:p", "p", "t"):
@@ -404,6 +408,91 @@ def plain_roles(text: str) -> str:
         return text
 
     return EQ_LABEL.sub(r"\1", TARGET_LINE.sub("", ROLE.sub(role, text)))
+
+
+def label_titles(nb: nbformat.NotebookNode) -> dict[str, str]:
+    """What a reference to each label of the notebook's results and exercises reads as in a lite copy.
+
+    ``prop-x`` -> ``Proposition “Title”``, ``ex-x`` -> ``Exercise “★ Title”`` (labels of other pages
+    stay as they are).
+    """
+    titles = {}
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        lines = cell.source.split("\n")
+        for i, line in enumerate(lines):
+            m = DIRECTIVE.match(line)
+            kind = m and (PRF_NAMES.get(m["name"]) or ("Exercise" if m["name"] == "exercise" else None))
+            if not m or not kind:
+                continue
+            j = i + 1
+            while j < len(lines) and OPTION.match(lines[j]):
+                label = re.match(r"^:label:\s*(\S+)", lines[j])
+                if label:
+                    titles[label[1]] = f"{kind} “{m['args']}”" if m["args"] else kind
+                j += 1
+    return titles
+
+
+DIRECTIVE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<name>[\w:-]+)\}[ \t]*(?P<args>.*?)[ \t]*$")
+OPTION = re.compile(r"^:[\w-]+:")
+PRF_NAMES = {"prf:theorem": "Theorem", "prf:proposition": "Proposition", "prf:lemma": "Lemma",
+             "prf:corollary": "Corollary", "prf:definition": "Definition"}
+
+
+def plain_directives(text: str) -> str:
+    """MyST directives as Markdown that JupyterLite renders (the book's page shows the real thing).
+
+    An exercise or a result becomes a bold heading over its body (``**Exercise: ★ Title**``,
+    ``**Proposition (Title).**``); a proof is *Proof.* ... ∎; an admonition a quote with its title in
+    bold; ``{solution-start}`` becomes **Solution.**, ``{solution-end}`` nothing; a ``{selfcheck}``
+    says that its questions are on the chapter's page. Options (``:label:``, ``:class:``) are
+    dropped, nested directives converted too; code fences and other directives stay as they are.
+    """
+    lines, out, i = text.split("\n"), [], 0
+    while i < len(lines):
+        m = DIRECTIVE.match(lines[i])
+        if not m:
+            out.append(lines[i])
+            i += 1
+            continue
+        fence, name, args = m["fence"], m["name"], m["args"]
+        j = i + 1
+        while j < len(lines) and OPTION.match(lines[j]):
+            j += 1
+        k = j
+        while k < len(lines) and lines[k].strip() != fence:
+            k += 1
+        body = plain_directives("\n".join(lines[j:k]).strip("\n"))
+        out.extend(_directive_markdown(name, args, body, "\n".join(lines[i:k + 1])).split("\n"))
+        i = k + 1
+    return "\n".join(out)
+
+
+def _directive_markdown(name: str, args: str, body: str, original: str) -> str:
+    """One directive as Markdown (see :func:`plain_directives`)."""
+    def join(head: str) -> str:
+        return f"{head}\n\n{body}" if body else head
+
+    if name == "exercise":
+        return join(f"**Exercise: {args}**" if args else "**Exercise**")
+    if name == "solution-start":
+        return "**Solution.**"
+    if name == "solution-end":
+        return ""
+    if name == "selfcheck":
+        return "*Self-check questions for this section are on the chapter's page in the book.*"
+    if name in PRF_NAMES:
+        return join(f"**{PRF_NAMES[name]} ({args}).**" if args else f"**{PRF_NAMES[name]}.**")
+    if name == "prf:proof":
+        return f"*Proof.* {body} ∎" if body else "*Proof.* ∎"
+    if name in ("admonition", "note", "tip", "warning", "important", "hint", "seealso"):
+        title = args if name == "admonition" else (args or name.capitalize())
+        quoted = [f"> **{title}**" if title else ">"] + ([">"] + [f"> {line}".rstrip() for line in
+                                                               body.split("\n")] if body else [])
+        return "\n".join(quoted)
+    return original
 
 
 def intro_cell(install: bool) -> nbformat.NotebookNode:
@@ -429,13 +518,16 @@ def lite_notebook(nb: nbformat.NotebookNode, findings: list[Finding] | None = No
     findings = scan_notebook(nb) if findings is None else findings
     skipped = guarded_cells(findings)
     out = copy.deepcopy(nb)
+    titles = label_titles(nb)
     cells = []
     for i, cell in enumerate(out.cells):
         tags = cell.metadata.get("tags", [])
         if COLAB_TAG in tags or CHECK_TAG in tags:
             continue
         if cell.cell_type == "markdown":
-            cell.source = plain_roles(cell.source)
+            cell.source = re.sub(r"\n{3,}", "\n\n", plain_directives(plain_roles(cell.source, titles))).strip("\n")
+            if not cell.source:
+                continue  # a solution's closing marker
         if cell.cell_type == "code":
             if "import otter" in cell.source or "grader.check(" in cell.source:
                 cell.source = strip_grading(cell.source)

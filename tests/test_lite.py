@@ -193,6 +193,25 @@ def test_myst_roles_and_targets_become_plain_text():
     assert lite.lite_notebook(nb).cells[1].source == "# A softmax title"
 
 
+def test_myst_directives_become_markdown_jupyterlite_renders():
+    src = ("Before.\n\n```{prf:proposition} Shift invariance\n:label: prop-x\n\nBody $z$.\n```\n\n"
+           "```{prf:proof}\nIt is.\n```\n\n````{admonition} Common claim\n:class: tip\n\nLine one.\n\n"
+           "```{exercise} ★ Inner\n:label: ex-y\n\nDo it.\n```\n````\n\n```{selfcheck} q-1\n```\n\n"
+           "```{solution-start} ex-y\n:class: dropdown\n```\n\n```python\nx = 1\n```\n\n```{unknown} a\nb\n```")
+    assert lite.plain_directives(src) == (
+        "Before.\n\n**Proposition (Shift invariance).**\n\nBody $z$.\n\n*Proof.* It is. ∎\n\n"
+        "> **Common claim**\n>\n> Line one.\n>\n> **Exercise: ★ Inner**\n>\n> Do it.\n\n"
+        "*Self-check questions for this section are on the chapter's page in the book.*\n\n**Solution.**\n\n"
+        "```python\nx = 1\n```\n\n```{unknown} a\nb\n```")
+    nb = notebook("x = 1")
+    nb.cells[1].source = src.split("\n\n```{prf:proof}")[0]
+    nb.cells.append(nbformat.v4.new_markdown_cell("As {prf:ref}`prop-x` says; see {ref}`ex-other`."))
+    nb.cells.append(nbformat.v4.new_markdown_cell("```{solution-end}\n```"))
+    out = lite.lite_notebook(nb)
+    assert out.cells[-1].source == "As Proposition “Shift invariance” says; see ex-other."  # the empty cell is gone
+    assert lite.label_titles(nb) == {"prop-x": "Proposition “Shift invariance”"}
+
+
 def test_lite_notebook_without_a_lock_installs_the_package_first():
     out = lite.lite_notebook(notebook("x = 1"), install=True)
     assert out.cells[1].cell_type == "code" and out.cells[1].source == '%pip install -q "softmax-nb[ref,data]"'
@@ -207,6 +226,9 @@ def test_every_chapter_has_a_valid_lite_copy(page):
     code = [c for c in out.cells if c.cell_type == "code"]
     assert code and not any(c.outputs for c in code)
     assert not any(COLAB_TAG in c.metadata.get("tags", []) or "google.colab" in c.source for c in out.cells)
+    left = [c.source[:80] for c in out.cells if c.cell_type == "markdown"
+            and re.search(r"^(`{3,}|:{3,})\{|^:label:|\{(prf:)?ref\}`", c.source, re.M)]
+    assert not left, f"MyST syntax JupyterLite would show as text: {left}"
     for i in lite.guarded_cells(findings):  # a guarded cell is still valid Python
         (cell,) = [c for c in out.cells if c.get("id") == nb.cells[i].get("id")]
         ast.parse(cell.source)
