@@ -96,21 +96,39 @@ def z_loss(logits: ArrayLike, *, weight: float = 1e-4,
     if w == 0.0:  # exactly 0, also where LSE * softmax would overflow
         return loss, np.zeros(z.shape, dtype=z.dtype)
     with np.errstate(over="ignore", under="ignore"):  # a gradient beyond the range rounds to ±inf, as IEEE rounds
-        grad = ((2.0 * w / rows) * (lse[..., None] * softmax(work, axis=-1))).astype(z.dtype)
+        grad = _times_weight((lse[..., None] * softmax(work, axis=-1)) / rows, w, 1).astype(z.dtype)
     return loss, grad
 
 
+def _times_weight(x: NDArray[np.float64] | float, w: float, e: int = 0) -> NDArray[np.float64]:
+    r""":math:`w \cdot 2^e \cdot x` with the weight's exponent applied last, by ``ldexp``.
+
+    With :math:`w = f\,2^{k}`, :math:`\tfrac12 \le f < 1` (``frexp``), :math:`f x` is rounded in the normal range
+    and the scaling by :math:`2^{k + e}` rounds once more only where the result is subnormal (or overflows,
+    to inf). A subnormal weight (``5e-324``) times a large :math:`x` thus keeps float64's relative accuracy
+    instead of the weight's few significant bits.
+    """
+    f, k = math.frexp(w)
+    with np.errstate(over="ignore", under="ignore"):
+        return np.ldexp(np.asarray(x, dtype=np.float64) * f, k + e)
+
+
 def _weighted_mean_square(lse: NDArray[np.float64], w: float, rows: int) -> float:
-    r""":math:`w \sum_n \mathrm{LSE}_n^2 / N` in float64, scaled by the largest :math:`|\mathrm{LSE}|` so that the
-    squares overflow only where the result does (it then rounds to inf, as IEEE rounds); 0 for ``w = 0``."""
+    r""":math:`w \sum_n \mathrm{LSE}_n^2 / N` in float64; 0 for ``w = 0``.
+
+    The :math:`\mathrm{LSE}_n` are scaled by the power of two :math:`2^{-e}` nearest below the largest
+    :math:`|\mathrm{LSE}|` (exact), the mean of their squares is formed in the normal range, and the factors
+    :math:`2^{2e}` and :math:`w` are applied last (:func:`_times_weight`): the squares overflow only where the
+    result does (it then rounds to inf, as IEEE rounds), and a subnormal result is rounded once.
+    """
     m = float(np.max(np.abs(lse))) if lse.size else 0.0
     if w == 0.0 or m == 0.0:
         return 0.0
-    if m < 1.0:
-        return w * float(np.sum(lse * lse)) / rows
-    with np.errstate(over="ignore", under="ignore"):
-        scaled = lse / m
-        return (w * float(np.sum(scaled * scaled)) / rows) * m * m
+    e = math.frexp(m)[1]
+    with np.errstate(under="ignore"):
+        scaled = np.ldexp(lse, -e)
+        mean = float(np.sum(scaled * scaled)) / rows
+    return float(_times_weight(mean, w, 2 * e))
 
 
 def soft_cap(z: ArrayLike, *, cap: float) -> Array:

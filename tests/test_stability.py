@@ -150,6 +150,25 @@ def _tiny_corpus():
     return vocab, vocab.encode(text)
 
 
+@pytest.mark.parametrize("weight", [2e-311, 5e-324, 3e-310])
+def test_z_loss_with_a_subnormal_weight_keeps_float64_accuracy(weight):
+    # The weight's exponent is applied last: a subnormal weight (a few significant bits) times
+    # normalisers near 1000 gives a loss and gradient near 1e-305, which must keep float64's
+    # relative accuracy (rounding w / N first, in the subnormal range, cost up to 1e-13 relative).
+    z = np.array([[1000.0, 0.0], [3.0, 1.0], [-2.0, 700.0]])
+    loss, grad = snb.z_loss(z, weight=weight, return_grad=True)
+    with mpmath.workprec(200):
+        w = mpmath.mpf(weight)
+        lse = [mpmath.log(mpmath.fsum(mpmath.exp(mpmath.mpf(x)) for x in row)) for row in z]
+        exact = w * mpmath.fsum(x * x for x in lse) / 3
+        g_ref = [[2 * w * lse[i] * mpmath.exp(mpmath.mpf(x) - lse[i]) / 3 for x in row] for i, row in enumerate(z)]
+        assert abs(mpmath.mpf(float(loss)) - exact) <= 4 * 2.0**-53 * exact + mpmath.mpf(5e-324) / 2
+        for i, row in enumerate(z):
+            for j in range(len(row)):
+                err = abs(mpmath.mpf(float(grad[i, j])) - g_ref[i][j])
+                assert err <= 8 * 2.0**-53 * abs(g_ref[i][j]) + 5e-324, (i, j, float(grad[i, j]), float(g_ref[i][j]))
+
+
 def test_char_model_z_loss_gradient_matches_finite_differences():
     from softmax_nb.charlm import _loss_and_grads
 

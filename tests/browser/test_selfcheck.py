@@ -1,13 +1,14 @@
 """The self-check questions in Chromium, on every numbered chapter page that has them, in light and dark mode.
 
-On each page, in each mode (the theme's own ``localStorage`` setting, as a reader's choice is
-stored): every question of the chapter's data file is on the page and ready; one question is
-answered right (with the keyboard: Space on the option, Enter to check; for a number, typed and
-Enter) and one wrong (with the mouse and the Check button). The feedback region is polite and
-says "Correct." with the reason, or "Not quite." with the explanation of that wrong answer,
-whose link points to an element of the page. The two questions swap roles in dark mode. Then
-axe-core (vendored, as in test_accessibility.py) checks the quiz markup, with the feedback
-shown: no violation of impact "serious" or "critical".
+Each page is loaded once, in light mode (the theme's own ``localStorage`` setting, as a reader's
+choice is stored): every question of the chapter's data file is on the page and ready; one
+question is answered right (with the keyboard: Space on the option, Enter to check; for a number,
+typed and Enter) and one wrong (with the mouse and the Check button). The feedback region is
+polite and says "Correct." with the reason, or "Not quite." with the explanation of that wrong
+answer, whose link points to an element of the page. axe-core (vendored, as in
+test_accessibility.py) then checks the quiz markup, with the feedback shown: no violation of
+impact "serious" or "critical". The page is switched to dark mode with the theme's own button, as
+a reader would, and the same is done with the two questions' roles swapped.
 
 The chapters whose directive cells are not inserted yet are the ``NOT_INSERTED`` of
 tests/test_selfcheck.py (read from its source, so that there is one list).
@@ -27,7 +28,7 @@ sys.path.insert(0, str(ROOT / "_ext"))
 sys.path.insert(0, str(ROOT / "tools"))
 import selfcheck  # noqa: E402
 from chapter_length import numbered_chapters  # noqa: E402
-from page_visits import AXE  # noqa: E402
+from page_visits import AXE, SWITCH_MODE_JS  # noqa: E402
 
 BLOCKING = {"serious", "critical"}
 BANK = selfcheck.load_bank(ROOT)
@@ -79,14 +80,9 @@ def plain_fragment(myst: str) -> str:
     return best if len(best) >= 12 else ""
 
 
-@pytest.fixture(scope="module", params=["light", "dark"])
-def mode(request):
-    return request.param
-
-
-def open_page(browser, html_dir, chapter: str, mode: str):
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=mode)
-    ctx.add_init_script(f"localStorage.setItem('mode', '{mode}'); localStorage.setItem('theme', '{mode}');")
+def open_page(browser, html_dir, chapter: str):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="light")
+    ctx.add_init_script("localStorage.setItem('mode', 'light'); localStorage.setItem('theme', 'light');")
     pg = ctx.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
@@ -137,32 +133,42 @@ def check_feedback(pg, box, q: selfcheck.Question, right: bool) -> None:
         assert fragment in shown, f"{q.id}: {fragment!r} not in the feedback {shown[:300]!r}"
 
 
-@pytest.mark.parametrize("chapter", PAGES)
-def test_questions_answer_right_and_wrong(browser, html_dir, chapter, mode):
+def answer_two_and_check(pg, chapter: str, mode: str) -> None:
+    """In ``mode``: one question right by keyboard, one wrong by mouse, the feedback, then axe on the quizzes."""
     questions = BANK[chapter]
-    ctx, pg, errors = open_page(browser, html_dir, chapter, mode)
+    assert pg.evaluate("document.documentElement.dataset.theme") == mode
+    boxes = pg.locator(".sbk-selfcheck")
+    first, second = (0, 1) if mode == "light" else (1, 0)
+    for k, right in ((first, True), (second, False)):
+        q, box = questions[k], boxes.nth(k)
+        box.scroll_into_view_if_needed()
+        answer(pg, box, q, right, keyboard=right)
+        check_feedback(pg, box, q, right)
+    shots = screenshot_dir()
+    shots.mkdir(parents=True, exist_ok=True)
+    boxes.nth(first).screenshot(path=str(shots / f"selfcheck-{chapter.replace('/', '__')}-{mode}.png"))
+    result = pg.evaluate(RUN_AXE_ON_QUIZZES)
+    assert result["theme"] == mode
+    blocking = [v for v in result["violations"] if v["impact"] in BLOCKING]
+    report = "\n".join(f"  [{v['impact']}] {v['id']} ({v['count']} nodes): {v['help']}\n    "
+                       + "\n    ".join(v["nodes"]) for v in blocking)
+    assert not blocking, f"axe-core on the quizzes of {chapter} ({mode} mode):\n{report}"
+
+
+@pytest.mark.parametrize("page", PAGES)  # "page": grouped with the page's other browser tests (conftest.py)
+def test_questions_answer_right_and_wrong(browser, html_dir, page):
+    chapter = page
+    questions = BANK[chapter]
+    ctx, pg, errors = open_page(browser, html_dir, chapter)
     try:
         pg.wait_for_selector('.sbk-selfcheck[data-ready="true"]')
-        assert pg.evaluate("document.documentElement.dataset.theme") == mode
         boxes = pg.locator(".sbk-selfcheck")
         assert boxes.count() == len(questions), f"{chapter}: {boxes.count()} quizzes, {len(questions)} questions"
         assert pg.locator('.sbk-selfcheck[data-ready="true"]').count() == len(questions)
-        first, second = (0, 1) if mode == "light" else (1, 0)
-        for k, right in ((first, True), (second, False)):
-            q, box = questions[k], boxes.nth(k)
-            box.scroll_into_view_if_needed()
-            answer(pg, box, q, right, keyboard=right)
-            check_feedback(pg, box, q, right)
-        shots = screenshot_dir()
-        shots.mkdir(parents=True, exist_ok=True)
-        boxes.nth(first).screenshot(path=str(shots / f"selfcheck-{chapter.replace('/', '__')}-{mode}.png"))
         pg.add_script_tag(path=str(AXE))
-        result = pg.evaluate(RUN_AXE_ON_QUIZZES)
-        assert result["theme"] == mode
-        blocking = [v for v in result["violations"] if v["impact"] in BLOCKING]
-        report = "\n".join(f"  [{v['impact']}] {v['id']} ({v['count']} nodes): {v['help']}\n    "
-                           + "\n    ".join(v["nodes"]) for v in blocking)
-        assert not blocking, f"axe-core on the quizzes of {chapter} ({mode} mode):\n{report}"
+        answer_two_and_check(pg, chapter, "light")
+        assert pg.evaluate(SWITCH_MODE_JS, "dark") == "dark", f"{chapter}: the theme button did not switch to dark"
+        answer_two_and_check(pg, chapter, "dark")
         assert not errors, errors
     finally:
         ctx.close()
