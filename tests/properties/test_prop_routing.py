@@ -52,7 +52,11 @@ def route_cases(draw):
 
 
 def _exact_scores(row, gating):
-    with mp.workprec(PREC):
+    # Enough bits for z_j - max(z) to be exact: a logit of 1.8e308 against 1.0 and 5e-324 needs about
+    # 2100 bits, or the ratio e^(1 - 5e-324) of two zero-probability experts is lost.
+    nonzero = [math.frexp(abs(float(v)))[1] for v in row if float(v) != 0.0]
+    span = max(nonzero) - min(nonzero) if nonzero else 0
+    with mp.workprec(PREC + span):
         vals = [mp.mpf(float(v)) for v in row]
         if gating == "softmax":
             m = max(vals)
