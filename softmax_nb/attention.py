@@ -202,10 +202,43 @@ def _above_diagonal(offset: int | None, c0: int, rows: slice) -> bool:
 
 def _masked_scores(qs: Array, k: Array, tile: NDArray[np.bool_] | None) -> Array:
     with np.errstate(over="ignore", invalid="ignore"):  # overflowing scores are caught by the callers (R13)
-        s = qs @ np.swapaxes(k, -1, -2)
+        s: Array = qs @ np.swapaxes(k, -1, -2)
+        if not _products_fit(qs, k):
+            s = _checked_overflow(s, qs, k)
     if tile is not None:
         s = np.where(tile, s, -np.inf)
     return s
+
+
+def _products_fit(qs: Array, k: Array) -> bool:
+    """Whether no product or partial sum of ``qs @ k.T`` can overflow: max|q| max|k| d_k within the dtype."""
+    if qs.size == 0 or k.size == 0:
+        return True
+    bound = float(np.max(np.abs(qs))) * float(np.max(np.abs(k))) * qs.shape[-1]
+    return bound <= float(np.finfo(qs.dtype).max)
+
+
+def _checked_overflow(s: Array, qs: Array, k: Array) -> Array:
+    r"""The scores ``s = qs @ k.T`` with every overflowed entry either ``-inf`` (checked) or NaN.
+
+    The rare path of :func:`_masked_scores`, where a product or a partial sum could overflow. A finite
+    entry of ``s`` is exact to rounding (an overflow cannot come back to a finite sum). A non-finite one
+    is not to be trusted: BLAS may return ``-inf`` for a score whose exact value is a large *positive*
+    number (one product overflowing to ``-inf`` before a larger one of the opposite sign is added). It is
+    recomputed with each row of ``qs`` and of ``k`` scaled into [-1, 1] by a power of two, where nothing
+    overflows, and the exponents added back by ``ldexp`` (exact). Where that gives ``-inf`` too, the
+    score is ``-inf`` (weight 0, its exact limit); anywhere else it becomes NaN, which the callers refuse
+    as an overflow (``inf - inf`` in the sum included).
+    """
+    bad = ~np.isfinite(s)
+    if not bad.any():
+        return s
+    e_q = np.frexp(np.max(np.abs(qs), axis=-1))[1]
+    e_k = np.frexp(np.max(np.abs(k), axis=-1))[1]
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        unit = np.ldexp(qs, -e_q[..., None]) @ np.swapaxes(np.ldexp(k, -e_k[..., None]), -1, -2)
+        scaled = np.ldexp(unit, e_q[..., :, None] + e_k[..., None, :])
+    return np.where(bad, np.where(np.isneginf(scaled), -np.inf, np.nan), s).astype(s.dtype, copy=False)
 
 
 def _overflow_message(work: np.dtype) -> str:
@@ -621,6 +654,7 @@ def attention_backward(grad_out: ArrayLike, q: ArrayLike, k: ArrayLike, v: Array
         raise ValueError(f"lse must have shape {shape_o[:-1]} (one per query), got {L.shape}")
     if np.isnan(L).any() or np.isposinf(L).any():
         raise ValueError("lse must be finite or -inf (a row with no allowed key), got NaN or +inf")
+    o_given, L_given = o, L
     with np.errstate(over="ignore"):  # a float64 out or lse beyond a float32 work dtype: checked next
         o, L = o.astype(work, copy=False), L.astype(work, copy=False)
     if not np.isfinite(o).all():
@@ -633,8 +667,13 @@ def attention_backward(grad_out: ArrayLike, q: ArrayLike, k: ArrayLike, v: Array
     first = _backward_tiles(g_w, o, L_safe, inp, bq, bk) if np.isfinite(g_w).all() else None
     grads: list[Optional[Array]] = list(first) if first is not None else [None, None, None]
     ok = [d is not None and bool(np.isfinite(d).all()) for d in grads]
+    if not all(ok) and work != np.float64:
+        # rare: the gradients overflow float32 on the way. In float64 no product of float32 numbers can
+        # (|G|, |V|, |sQ|, |K| < 3.5e38, so no term exceeds about 1e116): computed there and rounded once.
+        return _backward_in_float64(g, o_given, L_given, inp, bq, bk)
     shifts = [0, 0, 0]
     lo_parts: list[Optional[Array]] = [None, None, None]
+    lo_shift = 0  # the headroom of the small entries of G, when they need one of their own
     if not all(ok):
         # rare: G * O, G V^T or a partial sum overflowed; the gradients that did are computed again with
         # G 2^-k2 and scaled back at the end (exact); the finite ones keep full precision (ATT3). The
@@ -645,19 +684,26 @@ def attention_backward(grad_out: ArrayLike, q: ArrayLike, k: ArrayLike, v: Array
         lo: Optional[tuple[Array, Array, Array]] = None
         if k2:
             g_wide = g.astype(np.result_type(g, work), copy=False)
-            small = np.abs(g_wide) < np.ldexp(float(np.finfo(work).tiny), k2)
+            # small: below the scaled part's normal range, and castable to the work dtype as it is
+            with np.errstate(over="ignore"):  # k2 > 2045 (float64): every entry is below the threshold
+                threshold = np.ldexp(float(np.finfo(work).tiny), k2)
+            small = (np.abs(g_wide) < threshold) & (np.abs(g_wide) <= float(np.finfo(work).max))
             if small.any() and not small.all():
-                lo = _backward_tiles(np.where(small, g_wide, 0.0).astype(work), o, L_safe, inp, bq, bk)
+                g_lo = np.where(small, g_wide, 0.0)
+                lo = _backward_tiles(g_lo.astype(work), o, L_safe, inp, bq, bk)
                 if not all(np.isfinite(d).all() for d in lo):
-                    lo = None  # the small part overflows on its own: scale it with the rest
+                    # the small part overflows on its own (a huge v or k): it gets a headroom of its own,
+                    # smaller than k2, rather than the rest's, which would round it to 0
+                    lo_shift = _grad_headroom(g_lo, o, inp)
+                    lo = _backward_tiles(np.ldexp(g_lo, -lo_shift).astype(work), o, L_safe, inp, bq, bk)
+                    if not all(np.isfinite(d).all() for d in lo):
+                        lo, lo_shift = None, 0  # scale it with the rest
             g_hi = np.where(small, 0.0, g_wide) if lo is not None else g_wide
             again = _backward_tiles(np.ldexp(g_hi, -k2).astype(work), o, L_safe, inp, bq, bk)
         for i in range(3):
             if not ok[i]:
                 if again is None or not np.isfinite(again[i]).all():
-                    raise ValueError(f"the gradients overflow {work}: lse must be the log-sum-exp the forward pass "
-                                     "returned for these q, k, mask and causal (a score far above its row's lse "
-                                     "gives exp overflow), or grad_out and v are too large for the dtype")
+                    raise ValueError(_INCONSISTENT_LSE.format(work=work))
                 grads[i], shifts[i] = again[i], k2
                 if lo is not None:
                     lo_parts[i] = lo[i]
@@ -667,12 +713,39 @@ def attention_backward(grad_out: ArrayLike, q: ArrayLike, k: ArrayLike, v: Array
         if any(part is not None for part in lo_parts):
             zero = [np.zeros_like(d) for d in (dq, dk, dv)]
             parts = [p if p is not None else z for p, z in zip(lo_parts, zero)]
-            summed = [a + b for a, b in zip(summed, _finish_gradients(parts, [0, 0, 0], inp, work))]
+            summed = [a + b for a, b in zip(summed, _finish_gradients(parts, [lo_shift] * 3, inp, work))]
         res = [d.astype(a.dtype, copy=False) for d, a in zip(summed, (inp.q, inp.k, inp.v))]
+    _check_gradients_fit(res, inp)
+    return res[0], res[1], res[2]
+
+
+_INCONSISTENT_LSE = ("the gradients overflow {work}: lse must be the log-sum-exp the forward pass returned for "
+                     "these q, k, mask and causal (a score far above its row's lse gives exp overflow), or "
+                     "grad_out and v are too large for the dtype")
+
+
+def _check_gradients_fit(res: Sequence[Array], inp: _Inputs) -> None:
     for d, name, a in zip(res, "qkv", (inp.q, inp.k, inp.v)):
         if not np.isfinite(d).all():
             raise ValueError(f"the gradient d{name} overflows {a.dtype} (the dtype of {name}): the exact gradient "
                              "is beyond its range; pass float64 arrays or a smaller grad_out")
+
+
+def _backward_in_float64(g: Array, o: Array, L: Array, inp: _Inputs, bq: int,
+                         bk: int) -> tuple[Array, Array, Array]:
+    """:func:`attention_backward` for float16/float32 inputs whose gradients overflow their work dtype on the
+    way: every array in float64 (``scale * q`` formed again there), the gradients rounded once to the dtypes
+    of ``q, k, v``; one beyond its dtype's range raises."""
+    f64 = np.dtype(np.float64)
+    wide = inp._replace(qs=np.broadcast_to(np.multiply(inp.q, inp.scale, dtype=f64), inp.qs.shape),
+                        k_w=inp.k.astype(f64), v_w=inp.v.astype(f64))
+    grads = _backward_tiles(g.astype(f64), o.astype(f64), finite_or_zero(L.astype(f64)), wide, bq, bk)
+    if not all(np.isfinite(d).all() for d in grads):
+        raise ValueError(_INCONSISTENT_LSE.format(work=inp.qs.dtype))
+    with np.errstate(over="ignore"):  # a gradient beyond its array's dtype: checked below
+        res = [d.astype(a.dtype) for d, a in zip(_finish_gradients(grads, [0, 0, 0], wide, f64),
+                                                 (inp.q, inp.k, inp.v))]
+    _check_gradients_fit(res, inp)
     return res[0], res[1], res[2]
 
 
@@ -683,10 +756,14 @@ def _finish_gradients(grads: Sequence[Array], shifts: Sequence[int], inp: _Input
     # can overflow them); scaled first only if that sum itself overflows (a small s)
     dq_sum = _sum_to(dq, inp.q.shape)
     if np.isfinite(dq_sum).all():
-        summed = [_scale_dq(dq_sum, inp.scale, work), _sum_to(dk, inp.k.shape), _sum_to(dv, inp.v.shape)]
-    else:
-        summed = [_sum_to(_scale_dq(dq, inp.scale, work), inp.q.shape), _sum_to(dk, inp.k.shape),
-                  _sum_to(dv, inp.v.shape)]
+        # s 2^shift dQ with s = f 2^e (frexp): one ldexp, so a subnormal dq is rounded once, not rounded by
+        # the product with s and its error then scaled up by 2^shift
+        f, e = math.frexp(inp.scale)
+        dq_done = np.ldexp(dq_sum * f, e + shifts[0])
+        return [dq_done] + [np.ldexp(d, k) if k else d for d, k in
+                            ((_sum_to(dk, inp.k.shape), shifts[1]), (_sum_to(dv, inp.v.shape), shifts[2]))]
+    summed = [_sum_to(_scale_dq(dq, inp.scale, work), inp.q.shape), _sum_to(dk, inp.k.shape),
+              _sum_to(dv, inp.v.shape)]
     return [np.ldexp(d, k) if k else d for d, k in zip(summed, shifts)]
 
 

@@ -127,16 +127,16 @@ _Reduction = Literal["mean", "sum", "none"]
 def chunked_cross_entropy(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLike, *, block_size: int = ...,
                           return_grad: Literal[False] = ..., reduction: _Reduction = ...,
                           ignore_index: int | None = ..., label_smoothing: float = ...,
-                          z_loss_weight: float = ...) -> Any: ...
+                          z_loss: float = ...) -> Any: ...
 @overload
 def chunked_cross_entropy(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLike, *, block_size: int = ...,
                           return_grad: Literal[True], reduction: _Reduction = ..., ignore_index: int | None = ...,
                           label_smoothing: float = ...,
-                          z_loss_weight: float = ...) -> tuple[np.floating[Any], Array, Array]: ...
+                          z_loss: float = ...) -> tuple[np.floating[Any], Array, Array]: ...
 @overload
 def chunked_cross_entropy(hidden: ArrayLike, weight: ArrayLike, targets: ArrayLike, *, block_size: int = ...,
                           return_grad: bool, reduction: _Reduction = ..., ignore_index: int | None = ...,
-                          label_smoothing: float = ..., z_loss_weight: float = ...) -> Any: ...
+                          label_smoothing: float = ..., z_loss: float = ...) -> Any: ...
 
 
 @deprecated_call_forms(positional=("block_size", "return_grad"), renamed={"chunk_size": "block_size"})

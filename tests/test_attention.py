@@ -556,6 +556,50 @@ def test_scores_overflowing_to_minus_inf(dtype, big):
             np.testing.assert_array_equal(out, 0.0)
 
 
+def test_a_positive_score_that_blas_overflows_to_minus_inf_raises():
+    # make fuzz: 0.5e300 * -3.6e8 overflows to -inf before (-1e300) * (-3.6e8) = +3.6e308 is added, and the
+    # matrix product returned -inf for a score whose exact value is +1.8e308: the key was silently dropped
+    # (lse 0, the output of the other key). Both products overflow, so it must raise.
+    q, k = np.array([[0.5, -1.0], [0.5, 0.5]]), np.array([[0.0, 0.0], [-3.59538627e8, -3.59538627e8]])
+    v = np.array([[1.0], [2.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for f in (attention, tiled_attention):
+            with pytest.raises(ValueError, match="although q and k are finite"):
+                f(q, k, v, scale=1e300)
+        # a score that really is below -1.8e308 keeps weight 0
+        out, lse = attention(np.array([[0.5, 1.0]]), k, v, scale=1e300, return_lse=True)
+        np.testing.assert_array_equal(out, [[1.0]])
+        assert lse[0] == 0.0
+
+
+def test_float32_backward_that_overflows_on_the_way_is_computed_in_float64():
+    # make fuzz: G = (6e-8, 1, 6e-8), a v of 3e38 and a k of 6.7e35 overflow float32 in dS K. The headroom
+    # 2^-126 that the largest entries needed rounded the small entries of G to 0, and dq came back 0.0
+    # instead of its exact 2.7e66 (beyond float32: a ValueError). In float64 nothing overflows.
+    q = np.zeros((1, 1), np.float32)
+    k = np.array([[6.687832e35], [0.0], [0.0]], np.float32)
+    v = np.zeros((3, 3), np.float32)
+    v[0, 0] = 3.0058758e38
+    g = np.array([[5.9604645e-08, 1.0, 5.9604645e-08]], np.float32)
+    out, lse = attention(q, k, v, return_lse=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"^the gradient dq overflows float32"):
+            attention_backward(g, q, k, v, out, lse, block_q=1, block_k=1)
+        # keys 0 and 1 of 1e8: dS_0 k_0 = 4e38 overflows float32 in the tile loop, dS_0 k_0 + dS_1 k_1 = 2e38
+        # does not. The float64 result, rounded once
+        k2 = np.array([[1e8], [1e8], [0.0]], np.float32)
+        out, lse = attention(q, k2, v, return_lse=True)
+        dq, dk, dv = attention_backward(g, q, k2, v, out, lse, block_q=1, block_k=1)
+    p = np.full(3, np.exp(-float(lse[0])))  # the probabilities from the lse passed in, as the backward does
+    g64, v64, k64 = g.astype(np.float64)[0], v.astype(np.float64), k2.astype(np.float64)
+    ds = p * (v64 @ g64 - g64 @ out.astype(np.float64)[0])
+    assert dq.dtype == np.float32 and ds[0] * k64[0, 0] > 3.5e38
+    assert abs(float(dq[0, 0]) / (ds @ k64[:, 0]) - 1) <= 2.0**-24 * (1 + 1e-9)  # float64, rounded once
+    np.testing.assert_allclose(dv, np.outer(p, g64).astype(np.float32), rtol=1e-7)
+
+
 def test_scores_of_pm_1e308_do_not_warn():
     # R13: the right answer, but "overflow encountered in subtract" escaped from s - m.
     q, k, v = np.array([[1.0]]), np.array([[1e308], [-1e308]]), np.array([[1.0], [2.0]])
