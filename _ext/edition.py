@@ -17,7 +17,12 @@ the build does not need the package importable). This extension
   fixed by computing the numbers with ``numfig_secnum_depth = 1``; the second
   by switching LaTeX's ``secnumdepth`` off for those parts and printing their
   figure and equation numbers without a chapter prefix ("Figure 1", as on the
-  site).
+  site);
+- links a reference to an exercise of *another* page in the PDF: sphinx-exercise
+  labels an exercise ``exercise:<label>`` in LaTeX and rewrites only the
+  references within a page, so a cross-page ``{ref}`` became "Exercise ??".
+  :class:`CrossPageExerciseRefs` makes those local references (in the PDF the
+  book is one document) before sphinx-exercise rewrites them.
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
+
+from docutils import nodes
+from sphinx.transforms.post_transforms import SphinxPostTransform
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -125,6 +133,34 @@ def _postprocess_tex(app, exception) -> None:
             tex_path.write_text(number_parts_like_the_site(tex, parts), encoding="utf-8")
 
 
+def _in_title(node: nodes.Node) -> bool:
+    """Whether ``node`` is inside a title (a solution's "Solution to Exercise 1.1" is one; LaTeX sets titles as
+    macro arguments, where sphinx-exercise's unescaped reference text breaks)."""
+    parent = node.parent
+    while parent is not None:
+        if isinstance(parent, nodes.title):
+            return True
+        parent = parent.parent
+    return False
+
+
+class CrossPageExerciseRefs(SphinxPostTransform):
+    """LaTeX only: a reference to an exercise on another page points at the exercise itself (see the module
+    docstring). Runs just before sphinx-exercise's ``ResolveLinkTextToSolutions`` (priority 22)."""
+
+    default_priority = 21
+    formats = ("latex",)
+
+    def run(self, **kwargs: Any) -> None:
+        registry = getattr(self.env, "sphinx_exercise_registry", {})
+        for node in self.document.findall(nodes.reference):
+            uri = node.get("refuri", "")
+            label = uri.partition("#")[2]
+            if uri.startswith("%") and label in registry and not node.get("refid") and not _in_title(node):
+                node["refid"] = label
+                del node["refuri"]
+
+
 def setup(app) -> dict[str, Any]:
     # Before myst-parser and sphinx-book-theme read these values (priority < 500).
     app.connect("config-inited", _config_inited, priority=400)
@@ -134,4 +170,5 @@ def setup(app) -> dict[str, Any]:
     # After the toctree collector (500) assigned the figure and theorem numbers.
     app.connect("env-get-updated", _restore_secnum_depth, priority=900)
     app.connect("build-finished", _postprocess_tex, priority=400)
+    app.add_post_transform(CrossPageExerciseRefs)
     return {"version": package_version(), "parallel_read_safe": True, "parallel_write_safe": True}

@@ -385,6 +385,9 @@ def test_pdf_log_has_no_missing_glyphs_and_code_fits():
                  re.findall(r"Overfull \\hbox \((\d+(?:\.\d+)?)pt too wide\)[^\n]*\n([^\n]*)", log)
                  if "Mono" in line or "mono" in line]
     assert not [c for c in wide_code if c[0] > 20], f"code runs off the page: {sorted(wide_code)[-5:]}"
+    # A reference LaTeX cannot resolve prints "??" (a cross-page reference to an exercise did).
+    undefined = sorted(set(re.findall(r"Reference `([^']+)' on page \d+ undefined", log)))
+    assert not undefined, f"{len(undefined)} unresolved references in the PDF: {undefined[:10]}"
 
 
 def test_pdf_numbers_chapters_like_the_site():
