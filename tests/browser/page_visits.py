@@ -5,10 +5,12 @@ are the slow parts of the browser tests, so each page is loaded **once** per
 test process and everything the tests assert on is recorded from that load:
 
 1. desktop (1280 x 900, light mode): what :data:`COLLECT_JS` gathers, a
-   screenshot, and a full axe-core run;
+   screenshot, two self-check questions answered on a chapter that has them
+   (``quiz_support.py``), and a full axe-core run, which so sees the quiz
+   feedback too;
 2. dark mode, switched with the theme's own button as a reader would: the
-   same data again and axe-core's colour rules (the structure of a page does
-   not depend on its theme);
+   same data again, two questions answered again, and axe-core's colour rules
+   (the structure of a page does not depend on its theme);
 3. phone (390 x 844, light mode again): the same data, for the sideways-scroll
    check, and a screenshot.
 
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from browser_support import screenshot_dir
+from quiz_support import BANK, quiz_round
 
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
@@ -78,6 +81,7 @@ class Visit:
     non_file_requests: list[str] = field(default_factory=list)
     data: dict = field(default_factory=dict)  # by view: "desktop", "dark", "phone"
     axe: dict = field(default_factory=dict)  # by mode: "light", "dark"
+    quiz: dict = field(default_factory=dict)  # by mode, on pages with self-check questions
     screenshots: dict = field(default_factory=dict)  # by view
 
 
@@ -106,19 +110,23 @@ def visit(browser, html: Path, page: str) -> Visit:
     pg.on("request", lambda r: None if r.url.startswith(("file:", "data:", "blob:", "about:"))
           else v.non_file_requests.append(r.url))
     pg.goto(v.url, wait_until="load")
-    v.data["desktop"] = pg.evaluate(COLLECT_JS)
+    v.data["desktop"] = pg.evaluate(COLLECT_JS, None)
     v.screenshots["desktop"] = _shoot(pg, page, "desktop")
+    if page in BANK:
+        v.quiz["light"] = quiz_round(pg, page, "light")
     pg.add_script_tag(path=str(AXE))
     v.axe["light"] = pg.evaluate(RUN_AXE, None)
 
     pg.evaluate(SWITCH_MODE_JS, "dark")
-    v.data["dark"] = pg.evaluate(COLLECT_JS)
+    v.data["dark"] = pg.evaluate(COLLECT_JS, ["images"])  # what the dark-mode test reads
+    if page in BANK:
+        v.quiz["dark"] = quiz_round(pg, page, "dark")
     v.axe["dark"] = pg.evaluate(RUN_AXE, COLOUR_RULES)
 
     pg.evaluate(SWITCH_MODE_JS, "light")
     pg.set_viewport_size(PHONE)
     pg.wait_for_timeout(100)  # let resize handlers and media queries settle
-    v.data["phone"] = pg.evaluate(COLLECT_JS)
+    v.data["phone"] = pg.evaluate(COLLECT_JS, ["width"])  # what the phone test reads
     v.screenshots["phone"] = _shoot(pg, page, "phone")
     pg.wait_for_timeout(100)  # let late console messages arrive
     ctx.close()
