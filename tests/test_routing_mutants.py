@@ -45,7 +45,8 @@ def test_route_names_its_arguments():
 @pytest.mark.parametrize("logits, shape", [(1.0, r"\(\)"), (np.zeros((2, 0)), r"\(2, 0\)"),
                                            (np.zeros((2, 3, 0)), r"\(2, 3, 0\)")])
 def test_route_needs_a_non_empty_expert_axis(logits, shape):
-    with pytest.raises(ValueError, match=rf"^logits must have a non-empty expert axis \(the last\), got shape {shape}$"):
+    with pytest.raises(ValueError, match=rf"^logits must have a non-empty expert axis \(the last\), got shape "
+                                         rf"{shape}$"):
         route(logits, top_k=1)
 
 
