@@ -12,6 +12,8 @@ divides the cache by ``num_heads / num_kv_heads``.
 
 from __future__ import annotations
 
+import math
+
 from typing import Any
 
 import numpy as np
@@ -32,7 +34,7 @@ def kv_cache_bytes(*, num_layers: int, num_kv_heads: int, head_dim: int, tokens:
     """
     values = [check_int(num_layers, "num_layers", 1), check_int(num_kv_heads, "num_kv_heads", 1),
               check_int(head_dim, "head_dim", 1), check_int(tokens, "tokens", 0), check_int(itemsize, "itemsize", 1)]
-    return 2 * int(np.prod(values, dtype=np.int64))
+    return 2 * math.prod(values)  # Python integers: exact at any size (int64 would wrap around)
 
 
 class KVCache:
@@ -108,7 +110,8 @@ class KVCache:
         Raises
         ------
         ValueError
-            For a layer out of range, shapes that do not fit, or non-finite keys or values.
+            For a layer out of range, shapes that do not fit, non-finite keys or values, or keys or values
+            beyond the range of the cache's dtype (a float64 key of 1e5 in a float16 cache).
         """
         i = self._layer(layer)
         ka, va = as_float_array(k, "k"), as_float_array(v, "v")
@@ -117,6 +120,12 @@ class KVCache:
             if arr.ndim != 3 or arr.shape[0] != self.num_kv_heads or arr.shape[2] != self.head_dim:
                 raise ValueError(f"{name} must have shape {want}, got {arr.shape}")
             check_finite(arr, name)
+            if arr.dtype != self.dtype and arr.size:
+                with np.errstate(over="ignore"):
+                    fits = np.isfinite(arr.astype(self.dtype)).all()
+                if not fits:
+                    raise ValueError(f"{name} must fit the cache's dtype {self.dtype} (|{name}| <= "
+                                     f"{float(np.finfo(self.dtype).max):.6g}), got values beyond its range")
         if ka.shape != va.shape:
             raise ValueError(f"k and v must have the same shape, got {ka.shape} and {va.shape}")
         start, t = self._len[i], ka.shape[1]

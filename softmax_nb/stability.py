@@ -177,6 +177,10 @@ def soft_cap(z: ArrayLike, *, cap: float) -> Array:
         cw = work.dtype.type(c)
     if not (np.isfinite(cw) and cw > 0):
         raise ValueError(f"cap must be a positive number representable in {work.dtype}, got {cap!r}")
-    with np.errstate(over="ignore"):  # z / c overflows to ±inf only where tanh is ±1 anyway
+    with np.errstate(over="ignore", under="ignore"):  # z / c overflows to ±inf only where tanh is ±1 anyway
         out = cw * np.tanh(work / cw)
+        # |z / c| < sqrt(eps): tanh(x) = x to within x^2 / 3 < eps / 3, so c tanh(z / c) is z itself; computing
+        # it would lose z / c to underflow for a huge cap (z = 1e-30, c = 1e300 gave 0)
+        small = np.abs(work) < cw * np.sqrt(np.finfo(work.dtype).eps)
+        out = np.where(small, work, out)[()]  # [()]: a numpy scalar for 0-d input, as before
     return out.astype(arr.dtype, copy=False)

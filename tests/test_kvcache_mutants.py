@@ -112,16 +112,11 @@ def test_growth_with_a_small_capacity():
 
 
 # --------------------------------------------------------------------------- package bugs found by these tests
-@pytest.mark.xfail(strict=True, reason="package bug: kv_cache_bytes multiplies in int64 and wraps around silently "
-                                       "(2**81 bytes gives 0, 2**64 gives -2**64) instead of the exact product")
 def test_kv_cache_bytes_is_exact_beyond_int64():
     assert kv_cache_bytes(num_layers=2**31, num_kv_heads=2**31, head_dim=2, tokens=1, itemsize=1) == 2**64
     assert kv_cache_bytes(num_layers=2**40, num_kv_heads=2**40, head_dim=1, tokens=1, itemsize=1) == 2**81
 
 
-@pytest.mark.xfail(strict=True, reason="package bug: a finite float64 key beyond float16's range is stored in a "
-                                       "float16 cache as inf, with a leaked RuntimeWarning ('overflow encountered in "
-                                       "cast'), instead of a ValueError naming k")
 def test_keys_beyond_the_cache_dtype_raise_naming_them():
     cache = KVCache(num_layers=1, num_kv_heads=1, head_dim=2, dtype=np.float16)
     with warnings.catch_warnings():

@@ -111,8 +111,5 @@ def test_a_huge_ratio_of_logit_to_cap_gives_the_cap_without_a_warning():
 
 
 # --------------------------------------------------------------------------- package bugs found by these tests
-@pytest.mark.xfail(strict=True, reason="package bug: z / cap underflows to 0 for a tiny |z| and a huge cap, so "
-                                       "soft_cap returns 0 where c tanh(z / c) is z to full precision (the docstring: "
-                                       "near 0 it is the identity)")
 def test_soft_cap_is_the_identity_near_zero_even_for_a_huge_cap():
     np.testing.assert_array_equal(soft_cap([1e-30, -1e-30], cap=1e300), [1e-30, -1e-30])
