@@ -417,3 +417,160 @@ def test_half_precision_grad_out_is_scaled_in_float32():
         dq, dk, dv = attention_backward(g, q, k, v, out, lse, causal=True)
     ref = attention_backward(*(a.astype(np.float64) for a in (g, q, k, v, out, lse)), causal=True)
     np.testing.assert_allclose(dq[1], ref[0][1], rtol=1e-4)
+
+
+# --------------------------------------------------------------------------- float64 grad_out with entries of both sizes
+def _backward_reference(g, q, k, v, out, scale, m=0):
+    """The backward formulas written out in float64 for grad_out g 2^-m, scaled back by 2^m (exact: linear in g).
+    D = <G, O> uses the forward pass's output, as attention_backward documents."""
+    g = np.ldexp(g, -m)
+    s = scale * q @ k.T
+    p = np.exp(s - s.max(axis=-1, keepdims=True))
+    p /= p.sum(axis=-1, keepdims=True)
+    ds = p * (g @ v.T - np.sum(g * out, axis=-1)[:, None])
+    return [np.ldexp(x, m) for x in (scale * ds @ k, scale * ds.T @ q, p.T @ g)]
+
+
+def _split_reference(g, q, k, v, out, scale, cut, m_small, m_big):
+    # gradients are linear in grad_out: the entries below `cut` and the others, each with its own exact scaling
+    small = np.abs(g) < cut
+    parts = (_backward_reference(np.where(small, g, 0.0), q, k, v, out, scale, m_small),
+             _backward_reference(np.where(small, 0.0, g), q, k, v, out, scale, m_big))
+    return [a + b for a, b in zip(*parts)]
+
+
+def _two_sized_case(c, a, kbig):
+    # two equal queries (equal probability rows); the first value column is constant, so the huge entries of G
+    # (first column, +-2^e) cancel in dS = P (G V^T - <G, O>) and in dV = P^T G: the gradients are those of the small
+    # entries of G alone (second column), which the headroom of the huge ones would push into the subnormals
+    q = np.array([[0.5, -0.25], [0.5, -0.25]]) / kbig
+    k = np.array([[1.0, 0.5], [-0.5, 1.0], [0.25, -1.0]]) * kbig
+    v = np.column_stack([np.full(3, c), a])
+    out, lse = attention(q, k, v, scale=1.0, return_lse=True)
+    assert np.all(out[:, 0] == c)
+    return q, k, v, out, lse
+
+
+@pytest.mark.parametrize("g", [[[2.0**1000, 2.0**-1015], [-(2.0**1000), -0.5 * 2.0**-1015]],
+                               [[-(2.0**1000), -0.5 * 2.0**-1015], [2.0**1000, 2.0**-1015]],
+                               [[2.0**1000, 0.0], [2.0**-1015, -0.5 * 2.0**-1015]]])  # a row of small entries only
+def test_float64_backward_keeps_the_small_entries_of_a_huge_grad_out(g):
+    # G V^T overflows float64 (2^1000 * 2^30); the exact gradients are of order 1e-306 and must not be lost.
+    q, k, v, out, lse = _two_sized_case(2.0**30, np.array([1.0, -2.0, 0.5]), 1.0)
+    g = np.array(g)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = attention_backward(g, q, k, v, out, lse, scale=1.0, block_q=1, block_k=2)
+    ref = _split_reference(g, q, k, v, out, 1.0, 1.0, -1000, 1000)
+    for x, r in zip(got, ref):
+        assert x.dtype == np.float64
+        np.testing.assert_allclose(x, r, rtol=1e-12, atol=0)
+    assert np.any(got[0] != 0) and np.all(got[2][:, 1] != 0)
+
+
+def test_float64_backward_small_entries_that_overflow_on_their_own():
+    # v near 2^1020 and |k| = 2^10: G = 2^1020 needs a headroom of 2^-1032, under which the entries 2^8 of G would
+    # round away; on their own they overflow too (2^8 * 2^1020), and need a headroom of their own.
+    c = 2.0**1020
+    q, k, v, out, lse = _two_sized_case(c, c + np.array([2.0, -4.0, 1.0]) * 2.0**970, 2.0**10)
+    g = np.array([[2.0**1020, 2.0**8], [-(2.0**1020), -(2.0**7)]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = attention_backward(g, q, k, v, out, lse, scale=1.0)
+    ref = _split_reference(g, q, k, v, out, 1.0, 2.0**9, 30, 1040)
+    for x, r in zip(got, ref):
+        np.testing.assert_allclose(x, r, rtol=1e-12, atol=0)
+    assert np.all(np.isfinite(got[0])) and float(np.max(np.abs(got[0]))) > 2.0**900
+
+
+def test_float64_dq_summed_over_a_broadcast_axis_beyond_the_range_until_scaled():
+    # q broadcast over two equal batches of k and v with |k| = 2^1000: dS K of each batch is about 2^1023, their sum
+    # overflows float64, but s dQ with s = 1/4 does not: scaled first, then summed.
+    q = np.array([[[0.5, -0.25], [0.25, 0.5]]]) * 2.0**-1000
+    k1 = np.array([[1.0, 0.5], [-0.5, 1.0], [0.25, -1.0]]) * 2.0**1000
+    v1 = np.array([[1.0], [-2.0], [0.5]])
+    k, v = np.stack([k1, k1]), np.stack([v1, v1])
+    out, lse = attention(q, k, v, scale=0.25, return_lse=True)
+    g = np.full(out.shape, 2.0**24)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dq, dk, dv = attention_backward(g, q, k, v, out, lse, scale=0.25)
+    ref = _backward_reference(g[0], q[0], k1, v1, out[0], 0.25)
+    np.testing.assert_allclose(dq[0], 2 * ref[0], rtol=1e-12)
+    assert np.all(np.isfinite(dq)) and float(np.max(np.abs(dq))) > 2.0**1022
+    for i in range(2):
+        np.testing.assert_allclose(dk[i], ref[1], rtol=1e-12)
+        np.testing.assert_allclose(dv[i], ref[2], rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- scores that overflow (_checked_overflow)
+@pytest.mark.parametrize("f", FORWARD)
+def test_batched_score_that_really_is_below_minus_the_maximum_keeps_weight_0(f):
+    # batch axes (n_q = 3, n_k = 4, d_k = 2 all different): the rescaled check scales each row by its own maximum
+    q = np.array([[[1.0, 0.5], [0.5, -1.0], [1e300, 1e300]]] * 2)
+    k = np.array([[[1.0, 0.0], [0.0, 1.0], [-1e300, -1e300], [0.5, 0.5]]] * 2)
+    v = np.arange(8.0).reshape(2, 4, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = f(q, k, v, scale=1.0)
+    # row 2: scores (1e300, 1e300, -inf, 1e300) -> the keys 0, 1 and 3 equally; rows 0, 1: plain softmax
+    np.testing.assert_allclose(out[:, 2, 0], [(0 + 1 + 3) / 3, (4 + 5 + 7) / 3], rtol=1e-12)
+    for b in range(2):
+        np.testing.assert_allclose(out[b, :2], _reference(q[b, :2], k[b], v[b], 1.0), rtol=1e-12)
+
+
+@pytest.mark.parametrize("f", FORWARD)
+@pytest.mark.parametrize("flip", [False, True])
+def test_a_positive_huge_term_cannot_be_hidden_by_a_minus_inf_product(f, flip):
+    # q k = -1e600 + 1e500 is below -max: weight 0. Its rows span 300 orders of magnitude; scaled by the wrong power
+    # of two (up instead of down), the rows would overflow to +-inf and give inf - inf.
+    a, b = np.array([[1e300, 1e300], [1.0, 0.0]]), np.array([[-1e300, 1e200], [1.0, 0.0]])
+    q, k = (b, a) if flip else (a, b)
+    v = np.array([[5.0], [7.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = f(q, k, v, scale=1.0)
+    assert out[0, 0] == 7.0  # the first query's only finite score is with the second key
+
+
+@pytest.mark.parametrize("f", FORWARD)
+def test_a_score_overflowing_to_plus_inf_raises_without_a_warning(f):
+    # the rescaled check itself overflows (2^999 * 2^999 scaled back) and underflows (1e-300 in a row of 1e300)
+    q, k = np.array([[1e300, 1e-300]]), np.array([[1e300, 1.0], [1.0, 1.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="although q and k are finite"):
+            f(q, k, np.ones((2, 1)), scale=1.0)
+
+
+@pytest.mark.parametrize("f", FORWARD)
+def test_an_empty_batch_of_queries_with_keys(f):
+    q, k, v = np.ones((0, 3, 2)), np.ones((4, 2)), np.ones((4, 2))
+    assert f(q, k, v).shape == (0, 3, 2)
+
+
+def test_float32_backward_with_an_inconsistent_lse_raises_in_float64_too():
+    # the float32 pass overflows, and so does the float64 one: exp(S - L) with L far below the scores
+    q, k, v = _qkv(15, dtype=np.float32)
+    out = attention(q, k, v)
+    lse = np.full(out.shape[:-1], -1e30, np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"^the gradients overflow float32: lse must be the log-sum-exp"):
+            attention_backward(np.ones_like(out), q, k, v, out, lse)
+
+
+def test_float64_dq_beyond_the_range_over_a_broadcast_axis_raises_without_a_warning():
+    # three batches with v, v and -v: dS K of each is about 0.9 max; s dQ = 2 (0.9 + 0.9 - 0.9) max is beyond
+    # float64, and summing the scaled batches gives inf - inf: a ValueError naming dq, and no RuntimeWarning
+    q = np.array([[[0.5, -0.25], [0.25, 0.5]]]) * 2.0**-1000
+    k1 = np.array([[1.0, 0.5], [-0.5, 1.0], [0.25, -1.0]]) * 2.0**1000
+    v1 = np.array([[1.0], [-2.0], [0.5]])
+    k, v = np.stack([k1] * 3), np.stack([v1, v1, -v1])
+    out, lse = attention(q, k, v, scale=2.0, return_lse=True)
+    per_batch = _backward_reference(np.ones((2, 1)), q[0], k1, v1, out[0], 2.0)[0] / 2.0
+    g = np.full(out.shape, 0.9 * float(np.finfo(np.float64).max) / float(np.max(np.abs(per_batch))))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"^the gradient dq overflows float64 \(the dtype of q\)"):
+            attention_backward(g, q, k, v, out, lse, scale=2.0)
