@@ -674,12 +674,18 @@ def attention_backward(grad_out: ArrayLike, q: ArrayLike, k: ArrayLike, v: Array
     shifts = [0, 0, 0]
     lo_parts: list[Optional[Array]] = [None, None, None]
     lo_shift = 0  # the headroom of the small entries of G, when they need one of their own
+    e_q = e_k = 0  # the exponents of max|sQ| and max|K| on the headroom path
     if not all(ok):
         # rare: G * O, G V^T or a partial sum overflowed; the gradients that did are computed again with
         # G 2^-k2 and scaled back at the end (exact); the finite ones keep full precision (ATT3). The
         # gradients are linear in G, so the entries of G that 2^-k2 would push below the normal range (and
         # round) are kept apart, unscaled, and their share is added after the scale is undone.
         k2 = _grad_headroom(g, o, inp)
+        # dQ and dK of G 2^-k2 are formed with K and sQ scaled up near 1 (their exponents are added back at
+        # the end): with |sQ| = 2^-900, dS^T sQ of a scaled-down G underflowed to 0 (dk 0 instead of 2.2e-242).
+        # Only small operands are scaled (up): scaling a large one down would push products of a small G
+        # into the subnormal range, whose rounding the exponent added back would magnify.
+        e_q, e_k = (min(math.frexp(float(np.max(np.abs(a), initial=0.0)))[1], 0) for a in (inp.qs, inp.k_w))
         again: Optional[tuple[Array, Array, Array]] = None
         lo: Optional[tuple[Array, Array, Array]] = None
         if k2:
@@ -690,21 +696,21 @@ def attention_backward(grad_out: ArrayLike, q: ArrayLike, k: ArrayLike, v: Array
             small = (np.abs(g_wide) < threshold) & (np.abs(g_wide) <= float(np.finfo(work).max))
             if small.any() and not small.all():
                 g_lo = np.where(small, g_wide, 0.0)
-                lo = _backward_tiles(g_lo.astype(work), o, L_safe, inp, bq, bk)
+                lo = _backward_tiles(g_lo.astype(work), o, L_safe, inp, bq, bk, e_q, e_k)
                 if not all(np.isfinite(d).all() for d in lo):
                     # the small part overflows on its own (a huge v or k): it gets a headroom of its own,
                     # smaller than k2, rather than the rest's, which would round it to 0
                     lo_shift = _grad_headroom(g_lo, o, inp)
-                    lo = _backward_tiles(np.ldexp(g_lo, -lo_shift).astype(work), o, L_safe, inp, bq, bk)
+                    lo = _backward_tiles(np.ldexp(g_lo, -lo_shift).astype(work), o, L_safe, inp, bq, bk, e_q, e_k)
                     if not all(np.isfinite(d).all() for d in lo):
                         lo, lo_shift = None, 0  # scale it with the rest
             g_hi = np.where(small, 0.0, g_wide) if lo is not None else g_wide
-            again = _backward_tiles(np.ldexp(g_hi, -k2).astype(work), o, L_safe, inp, bq, bk)
+            again = _backward_tiles(np.ldexp(g_hi, -k2).astype(work), o, L_safe, inp, bq, bk, e_q, e_k)
         for i in range(3):
             if not ok[i]:
                 if again is None or not np.isfinite(again[i]).all():
                     raise ValueError(_INCONSISTENT_LSE.format(work=work))
-                grads[i], shifts[i] = again[i], k2
+                grads[i], shifts[i] = again[i], k2 + (e_k, e_q, 0)[i]
                 if lo is not None:
                     lo_parts[i] = lo[i]
     dq, dk, dv = (cast(Array, d) for d in grads)
@@ -713,7 +719,8 @@ def attention_backward(grad_out: ArrayLike, q: ArrayLike, k: ArrayLike, v: Array
         if any(part is not None for part in lo_parts):
             zero = [np.zeros_like(d) for d in (dq, dk, dv)]
             parts = [p if p is not None else z for p, z in zip(lo_parts, zero)]
-            summed = [a + b for a, b in zip(summed, _finish_gradients(parts, [lo_shift] * 3, inp, work))]
+            lo_shifts = [lo_shift + e_k, lo_shift + e_q, lo_shift]
+            summed = [a + b for a, b in zip(summed, _finish_gradients(parts, lo_shifts, inp, work))]
         res = [d.astype(a.dtype, copy=False) for d, a in zip(summed, (inp.q, inp.k, inp.v))]
     _check_gradients_fit(res, inp)
     return res[0], res[1], res[2]
@@ -790,13 +797,21 @@ def _grad_headroom(g: Array, o: Array, inp: _Inputs) -> int:
 
 
 def _backward_tiles(g: Array, o: Array, L_safe: Array, inp: _Inputs, bq: int,
-                    bk: int) -> tuple[Array, Array, Array]:
+                    bk: int, e_q: int = 0, e_k: int = 0) -> tuple[Array, Array, Array]:
     """The tile loop of :func:`attention_backward` in the work dtype: ``(dq / s, dk, dv)`` before the
-    sums over broadcast axes; an overflow leaves inf or NaN (no warning), for the caller to check."""
+    sums over broadcast axes; an overflow leaves inf or NaN (no warning), for the caller to check.
+
+    With ``e_q``, ``e_k`` the products dQ = dS K and dK = dS^T (sQ) take K 2^-e_k and sQ 2^-e_q (exact
+    powers of two; the scores use K and sQ as they are), so that dq and dk come back scaled by 2^-e_k and
+    2^-e_q: the headroom path brings a small largest operand up near 1, where G 2^-k2 times it cannot
+    underflow."""
     qs, k_w, v_w, batch, offset = inp.qs, inp.k_w, inp.v_w, inp.batch, inp.offset
     work = qs.dtype
     n_q, n_k, d_v = qs.shape[-2], k_w.shape[-2], v_w.shape[-1]
     kb = np.broadcast_to(k_w, (*batch, n_k, k_w.shape[-1]))
+    with np.errstate(under="ignore"):
+        q_prod = np.ldexp(qs, -e_q) if e_q else qs
+        k_prod = np.ldexp(kb, -e_k) if e_k else kb
     vb = np.broadcast_to(v_w, (*batch, n_k, d_v))
     dq = np.zeros(qs.shape, dtype=work)
     dk = np.zeros(kb.shape, dtype=work)
@@ -822,8 +837,8 @@ def _backward_tiles(g: Array, o: Array, L_safe: Array, inp: _Inputs, bq: int,
                 dv[..., cols, :] += np.swapaxes(p, -1, -2) @ g_r
                 dp = g_r @ np.swapaxes(vb[..., cols, :], -1, -2)
                 ds = p * (dp - D[..., rows, None])  # softmax VJP
-                dq[..., rows, :] += ds @ kb[..., cols, :]
-                dk[..., cols, :] += np.swapaxes(ds, -1, -2) @ qs[..., rows, :]  # qs holds s*q already
+                dq[..., rows, :] += ds @ k_prod[..., cols, :]
+                dk[..., cols, :] += np.swapaxes(ds, -1, -2) @ q_prod[..., rows, :]  # qs holds s*q already
     return dq, dk, dv
 
 

@@ -596,9 +596,6 @@ def test_float64_backward_with_a_float32_grad_out_scales_it_in_float64():
     assert float(np.max(np.abs(got[0][0]))) > 2.0**990
 
 
-@pytest.mark.xfail(strict=True, reason="package bug: on the float64 headroom path dK = dS^T sQ is computed from "
-                                       "G 2^-k2 (k2 about 980) and |sQ| = 2^-900, so it underflows to 0 before "
-                                       "2^k2 is applied: dk comes back about 1e-287 instead of its exact 2.2e-242")
 def test_float64_backward_headroom_does_not_underflow_dk():
     got, ref = _float32_grad_out_case()
     np.testing.assert_allclose(got[1], ref[1], rtol=1e-12, atol=0)
