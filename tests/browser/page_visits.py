@@ -61,6 +61,14 @@ SWITCH_MODE_JS = r"""
 async (mode) => {
   const button = document.querySelector('.theme-switch-button');
   if (!button) { return 'no theme-switch-button'; }
+  // The theme fades its colours: switch the fades off, so that the new colours are final at once
+  // (the end state is the same; only the waiting goes).
+  if (!document.getElementById('sbk-no-transitions')) {
+    const style = document.createElement('style');
+    style.id = 'sbk-no-transitions';
+    style.textContent = '*, *::before, *::after { transition: none !important; animation: none !important; }';
+    document.head.appendChild(style);
+  }
   for (let i = 0; i < 3 && document.documentElement.dataset.theme !== mode; i++) { button.click(); }
   await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
   // The theme fades colours: wait for its CSS transitions to finish.
