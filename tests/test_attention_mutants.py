@@ -599,3 +599,30 @@ def test_float64_backward_with_a_float32_grad_out_scales_it_in_float64():
 def test_float64_backward_headroom_does_not_underflow_dk():
     got, ref = _float32_grad_out_case()
     np.testing.assert_allclose(got[1], ref[1], rtol=1e-12, atol=0)
+
+
+def test_float64_backward_headroom_does_not_underflow_dq():
+    # The mirror of the dk case: |q| = 2^900 and |k| = 2^-900, so that dQ = dS K of the scaled-down G would
+    # underflow unless K is scaled up first (the exponent e_k, added back at the end).
+    q, k, v, out, lse = _two_sized_case(2.0**1000, np.array([1.0, -2.0, 0.5]), 2.0**-900)
+    g = np.array([[0.0, 2.0**100], [2.0**30, 2.0**-50]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = attention_backward(g, q, k, v, out, lse, scale=1.0)
+    ref = _split_reference(g, q, k, v, out, 1.0, 1.0, 0, 100)
+    for x, r in zip(got, ref):
+        np.testing.assert_allclose(x, r, rtol=1e-12, atol=0)
+    assert np.all(np.abs(got[0]) > 0)
+
+
+def test_float64_dv_that_overflows_on_the_way_is_retried_with_the_headroom():
+    # One key, three queries: dV = sum_i G_i, accumulated query by query (block_q=1): a + a overflows float64,
+    # a + a - a = a does not. dS = 0 (G V^T = <G, O>), so dq = dk = 0.
+    a = 1.5 * 2.0**1023
+    q, k, v = np.zeros((3, 1)), np.zeros((1, 1)), np.ones((1, 1))
+    out, lse = attention(q, k, v, return_lse=True)
+    g = np.array([[a], [a], [-a]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dq, dk, dv = attention_backward(g, q, k, v, out, lse, block_q=1)
+    assert dv[0, 0] == a and not dq.any() and not dk.any()
